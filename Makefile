@@ -1,0 +1,72 @@
+# kfp-mlops-suite — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+MLOPS  := $(VENV)/bin/mlops
+STAMP  := $(VENV)/.installed-stamp
+
+VERSION   := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' mlops_suite/__init__.py)
+IMAGE     ?= ghcr.io/kfp-mlops-suite/components:$(VERSION)
+DEMO_DIR  ?= .mlops
+COMPILED  ?= build/pipelines
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## create .venv and install the suite with its pinned dependencies
+
+.PHONY: demo
+demo: $(STAMP) ## set up, then train, approve and register a model on the penguins data
+	$(MLOPS) run training --data "$$($(MLOPS) demo-data)" --label species \
+	  --model-name penguins --registry $(DEMO_DIR)/registry \
+	  --pipeline-root $(DEMO_DIR)/pipeline-root --slice-column island
+	@echo
+	@echo "Registry:  $(DEMO_DIR)/registry/penguins (champion.json, v<N>/model.joblib, v<N>/metadata.json)"
+	@echo "Lineage:   $(MLOPS) registry show --registry $(DEMO_DIR)/registry --model-name penguins"
+	@echo "Reports:   find $(DEMO_DIR)/pipeline-root -name report   (profile and evaluation HTML)"
+
+.PHONY: test
+test: $(STAMP) ## run the test suite (unit, components, pipelines, end-to-end locally)
+	$(PY) -m pytest
+
+.PHONY: test-fast
+test-fast: $(STAMP) ## run the tests that do not run whole pipelines
+	$(PY) -m pytest -m "not slow"
+
+.PHONY: lint
+lint: $(STAMP) ## ruff (format check + lint) and mypy
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy -p mlops_suite
+
+.PHONY: format
+format: $(STAMP) ## format the code with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: compile
+compile: $(STAMP) ## compile every pipeline to IR YAML in build/pipelines (IMAGE=... to choose the image)
+	$(MLOPS) compile --output-dir $(COMPILED) --image $(IMAGE)
+
+.PHONY: golden
+golden: $(STAMP) ## rewrite the golden YAML files after an intended change to a pipeline
+	$(MLOPS) compile --output-dir tests/golden
+
+.PHONY: image
+image: ## build the component image (needs Docker)
+	docker build -t $(IMAGE) --build-arg GIT_COMMIT=$$(git rev-parse HEAD 2>/dev/null || echo unknown) .
+
+.PHONY: clean
+clean: ## remove the demo outputs and build files (keeps .venv)
+	rm -rf $(DEMO_DIR) build .pytest_cache .mypy_cache .ruff_cache

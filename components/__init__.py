@@ -1,0 +1,1 @@
+"""KFP component declarations: thin wrappers over the typed functions in mlops_suite."""

@@ -1,0 +1,94 @@
+"""Registry component: record an approved model as an immutable version with lineage."""
+
+from kfp.dsl import Artifact, Input, Metrics, Model, Output
+
+
+def register_model(
+    model: Input[Model],
+    blessing: Input[Artifact],
+    evaluation: Input[Artifact],
+    schema: Input[Artifact],
+    statistics: Input[Artifact],
+    registry_uri: str,
+    model_name: str,
+    component_image: str,
+    pipeline_run_id: str,
+    registration: Output[Metrics],
+) -> int:
+    """Adds the approved model to the registry and makes it the champion.
+
+    Writes ``<registry>/<model_name>/v<N>/model.joblib`` and ``metadata.json`` with
+    the lineage (data and schema hashes, hyperparameters, metrics, approval reason,
+    package version, git commit, component image, pipeline run, time), then points
+    ``champion.json`` at it atomically. A model byte-identical to the champion adds no
+    version.
+
+    Args:
+        model: The approved model folder.
+        blessing: The approval decision; registration refuses a model without one.
+        evaluation: The model's evaluation, recorded in the lineage.
+        schema: The schema the training data was validated against.
+        statistics: The training data's profile, the reference for monitoring.
+        registry_uri: The model registry (a path or fsspec URI).
+        model_name: The registered model's name.
+        component_image: The image the components ran in.
+        pipeline_run_id: The run that produced the model.
+        registration: The registered version and whether it is new.
+
+    Returns:
+        The champion's version number after registration.
+    """
+    from datetime import datetime, timezone
+
+    from mlops_suite import __version__
+    from mlops_suite.artifacts import (
+        BLESSING_FILE,
+        EVALUATION_FILE,
+        METADATA_FILE,
+        SCHEMA_FILE,
+        STATISTICS_FILE,
+    )
+    from mlops_suite.components.step import failing_clearly, read_json
+    from mlops_suite.data.schema import schema_sha256
+    from mlops_suite.errors import RegistryError
+    from mlops_suite.provenance import git_commit
+    from mlops_suite.registry import ModelRegistry
+
+    with failing_clearly("register_model"):
+        decision = read_json(blessing.path, BLESSING_FILE)
+        if not decision.get("approved"):
+            raise RegistryError(
+                f"model {model_name!r} was not approved, so it is not registered: "
+                f"{decision.get('reason', 'no reason recorded')}"
+            )
+        metadata = read_json(model.path, METADATA_FILE)
+        used_schema = read_json(schema.path, SCHEMA_FILE)
+        lineage = {
+            "data_sha256": metadata.get("data_sha256"),
+            "schema_sha256": schema_sha256(used_schema),
+            "hyperparameters": metadata.get("hyperparameters"),
+            "metrics": read_json(evaluation.path, EVALUATION_FILE)["metrics"],
+            "approval_reason": decision["reason"],
+            "package_version": __version__,
+            "git_commit": git_commit(),
+            "component_image": component_image,
+            "pipeline_run_id": pipeline_run_id,
+            "registered_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model_sha256": metadata.get("model_sha256"),
+        }
+        result = ModelRegistry(registry_uri).register(
+            model_name,
+            model.path,
+            lineage=lineage,
+            schema=used_schema,
+            statistics=read_json(statistics.path, STATISTICS_FILE),
+        )
+    registration.log_metric("version", result.version)
+    registration.log_metric("new_version", 1.0 if result.created else 0.0)
+    registration.metadata.update({"uri": result.uri, "model_name": model_name})
+    print(
+        f"registered {model_name} v{result.version}"
+        if result.created
+        else f"{model_name} is identical to champion v{result.version}: no new version"
+    )
+    return result.version

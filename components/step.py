@@ -1,0 +1,67 @@
+"""What every component body does around its one call into the core.
+
+A component runs as ``python -m kfp.dsl.executor_main`` in the suite's image (or, locally,
+in a subprocess of ``kfp.local``). When the core raises :class:`MlopsError` the step must
+end with the one sentence that explains it, not with a traceback: the KFP UI, the Vertex
+console and ``mlops run`` all show the last lines of a failed step's log.
+"""
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from mlops_suite import atomic
+from mlops_suite.errors import MlopsError
+
+# ``mlops run`` scans step logs for this prefix to report why a run stopped.
+ERROR_PREFIX = "MLOPS-ERROR: "
+
+
+@contextmanager
+def failing_clearly(step: str) -> Iterator[None]:
+    """Turn an :class:`MlopsError` raised in ``step`` into one log line and exit 1.
+
+    Args:
+        step: The component name, used in the log line.
+
+    Yields:
+        Nothing; the body runs the step.
+    """
+    try:
+        yield
+    except MlopsError as error:
+        print(f"{ERROR_PREFIX}{step}: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+
+def artifact_file(artifact_path: str, name: str) -> str:
+    """The file ``name`` inside an artifact folder, creating the folder if needed.
+
+    Args:
+        artifact_path: The ``.path`` of a KFP artifact (a folder for our artifacts).
+        name: A file name from :mod:`mlops_suite.artifacts`.
+
+    Returns:
+        The file's path.
+    """
+    os.makedirs(artifact_path, exist_ok=True)
+    return os.path.join(artifact_path, name)
+
+
+def read_json(artifact_path: str, name: str) -> Any:
+    """Read the JSON file ``name`` from an artifact folder."""
+    with open(os.path.join(artifact_path, name), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def write_json(artifact_path: str, name: str, payload: Any) -> None:
+    """Write ``payload`` as the JSON file ``name`` in an artifact folder, atomically."""
+    atomic.write_json(artifact_file(artifact_path, name), payload)
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a file artifact (HTML, Markdown) atomically."""
+    atomic.write_text(path, text)

@@ -1,0 +1,210 @@
+"""The ``mlops`` command line: run, compile, serve and inspect the suite's pipelines.
+
+Every command exits 0 when it did its job, and 1 with one sentence on stderr (no
+traceback) when the input stopped it: the sentence names what was wrong and where.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mlops_suite import __version__
+from mlops_suite.errors import MlopsError
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error.msg}): {text}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like {{...}}: {text}")
+    return value
+
+
+def _is_uri(text: str) -> bool:
+    return "://" in text
+
+
+def _absolute(text: str) -> str:
+    """Local paths become absolute (steps run elsewhere); URIs pass through."""
+    return text if not text or _is_uri(text) else str(Path(text).resolve())
+
+
+# ---------------------------------------------------------------- mlops run training
+def _cmd_run_training(args: argparse.Namespace) -> int:
+    from mlops_suite.local_run import run_locally
+    from mlops_suite.registry import ModelRegistry
+    from mlops_suite.pipelines.training import build_training_pipeline
+
+    registry_uri = _absolute(args.registry)
+    registry = ModelRegistry(registry_uri)
+    before = registry.champion(args.model_name)
+    arguments: dict[str, Any] = {
+        "data_uri": _absolute(args.data),
+        "label": args.label,
+        "model_name": args.model_name,
+        "registry_uri": registry_uri,
+        "task": args.task or "",
+        "schema_uri": _absolute(args.schema or ""),
+        "estimator": args.estimator or "",
+        "params_json": json.dumps(args.params or {}, sort_keys=True),
+        "tune": args.tune,
+        "seed": args.seed,
+        "slice_column": args.slice_column or "",
+    }
+    if args.thresholds is not None:
+        arguments["thresholds_json"] = json.dumps(args.thresholds, sort_keys=True)
+    if args.max_regression is not None:
+        arguments["max_regression"] = args.max_regression
+
+    pipeline_root = Path(args.pipeline_root).resolve()
+    print(f"mlops: running the training pipeline locally (outputs in {pipeline_root})")
+    run = run_locally(
+        build_training_pipeline(), arguments, pipeline_root=pipeline_root
+    )
+    after = registry.champion(args.model_name)
+    approved = bool(run.outputs.get("approved"))
+    reason = str(run.outputs.get("reason", "")).strip()
+    if not approved:
+        stays = f"champion stays v{before.version}" if before else "no champion yet"
+        print(f"NOT APPROVED: {reason} Nothing registered; {stays}.")
+    elif after and (before is None or after.version != before.version):
+        where = registry.version_uri(args.model_name, after.version)
+        print(f"APPROVED: {reason} Registered {args.model_name} v{after.version} at {where}.")
+    else:
+        version = after.version if after else "?"
+        print(
+            f"APPROVED: {reason} No new version: the model is byte-identical to "
+            f"champion v{version}."
+        )
+    print(f"mlops: step outputs and reports under {pipeline_root}; log: {run.log_path}")
+    return 0
+
+
+# ---------------------------------------------------------------- mlops compile
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from mlops_suite.compile import compile_all
+
+    for path in compile_all(Path(args.output_dir), image=args.image):
+        print(f"compiled {path}")
+    return 0
+
+
+# ---------------------------------------------------------------- mlops registry
+def _cmd_registry_show(args: argparse.Namespace) -> int:
+    from mlops_suite.registry import ModelRegistry
+
+    registry = ModelRegistry(_absolute(args.registry))
+    champion = registry.champion(args.model_name)
+    version = args.version or (champion.version if champion else None)
+    if version is None:
+        raise MlopsError(
+            f"model {args.model_name!r} has no champion in {args.registry}; "
+            "pass --version to show a version"
+        )
+    metadata = registry.metadata(args.model_name, version)
+    shown = {key: value for key, value in metadata.items() if key != "statistics"}
+    print(json.dumps(shown, indent=2, sort_keys=True, default=str))
+    return 0
+
+
+def _cmd_demo_data(_: argparse.Namespace) -> int:
+    from mlops_suite.demo import penguins_csv
+
+    print(penguins_csv())
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the ``mlops`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="mlops",
+        description="Kubeflow Pipelines MLOps suite for tabular scikit-learn models.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a pipeline locally with kfp.local")
+    runs = run.add_subparsers(dest="pipeline", required=True, metavar="PIPELINE")
+    training = runs.add_parser(
+        "training",
+        help="train, evaluate, approve and register a model",
+        description="Run the training pipeline locally (kfp.local, no cluster, no Docker).",
+    )
+    training.add_argument("--data", required=True, help="CSV or Parquet file (path or URI)")
+    training.add_argument("--label", required=True, help="the column to predict")
+    training.add_argument("--model-name", required=True, help="name in the registry")
+    training.add_argument("--registry", required=True, help="registry folder or URI")
+    training.add_argument(
+        "--pipeline-root",
+        default=".mlops/pipeline-root",
+        help="where step outputs and logs go (default: %(default)s)",
+    )
+    training.add_argument("--task", choices=["classification", "regression"])
+    training.add_argument("--schema", help="a curated schema.json to validate against")
+    training.add_argument("--estimator", help="e.g. logistic_regression, random_forest")
+    training.add_argument("--params", type=_json_object, help="hyperparameters as JSON")
+    training.add_argument("--tune", action="store_true", help="run hyperparameter trials")
+    training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--slice-column", help="categorical feature to slice metrics by")
+    training.add_argument(
+        "--thresholds",
+        type=_json_object,
+        help='approval bounds as JSON, e.g. \'{"min_roc_auc": 0.9}\'',
+    )
+    training.add_argument(
+        "--max-regression",
+        type=float,
+        help="tolerated relative drop against the champion (default 0.01)",
+    )
+    training.set_defaults(handler=_cmd_run_training)
+
+    compile_ = commands.add_parser("compile", help="compile every pipeline to IR YAML")
+    compile_.add_argument("--output-dir", required=True)
+    compile_.add_argument(
+        "--image", help="the component image every step runs in (default: the release)"
+    )
+    compile_.set_defaults(handler=_cmd_compile)
+
+    registry = commands.add_parser("registry", help="inspect the model registry")
+    registry_commands = registry.add_subparsers(dest="action", required=True)
+    show = registry_commands.add_parser("show", help="a version's metadata and lineage")
+    show.add_argument("--registry", required=True)
+    show.add_argument("--model-name", required=True)
+    show.add_argument("--version", type=int, help="default: the champion")
+    show.set_defaults(handler=_cmd_registry_show)
+
+    demo = commands.add_parser("demo-data", help="print the path of the penguins CSV")
+    demo.set_defaults(handler=_cmd_demo_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the ``mlops`` command line.
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 1 when the input stopped the command.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except MlopsError as error:
+        print(f"mlops: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mlops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

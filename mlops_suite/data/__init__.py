@@ -1,0 +1,1 @@
+"""Data stage: ingest, profile (statistics and schema), validate, split."""

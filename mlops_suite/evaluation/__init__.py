@@ -1,0 +1,1 @@
+"""Evaluation stage: metrics on the held-out split, slices, and the report."""

@@ -1,0 +1,142 @@
+"""Run a pipeline on the embedded default: ``kfp.local`` with a subprocess per step.
+
+No cluster and no Docker: every step runs as a subprocess of this Python, which has
+the suite installed, exactly as it would run in the component image. The full step
+logs go to a file; the caller gets one progress line per step and, when a step fails,
+the one sentence the step gave for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_suite.components.step import ERROR_PREFIX
+from mlops_suite.errors import MlopsError
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_STARTED = re.compile(r"Executing task '([^']+)'")
+_FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_SKIPPED = re.compile(r"Skipping conditional task ([\w-]+)")
+
+
+class PipelineRunError(MlopsError):
+    """A local pipeline run stopped at a failed step."""
+
+
+@dataclass
+class LocalRun:
+    """What a local run produced.
+
+    Attributes:
+        outputs: The pipeline's outputs by name.
+        log_path: The file holding every step's full log.
+        steps: The steps that ran, in order, with their status.
+    """
+
+    outputs: dict[str, Any]
+    log_path: Path
+    steps: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _StepLog(io.TextIOBase):
+    """A stdout replacement that keeps the full log and reports step progress."""
+
+    def __init__(self, handle: io.TextIOBase, progress: Callable[[str], None]) -> None:
+        self._handle = handle
+        self._progress = progress
+        self._pending = ""
+        self._started: dict[str, float] = {}
+        self.steps: list[tuple[str, str]] = []
+        self.errors: list[str] = []
+        self.tail: list[str] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._handle.write(text)
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._scan(_ANSI.sub("", line))
+        return len(text)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def _scan(self, line: str) -> None:
+        if line.strip():
+            self.tail = [*self.tail[-19:], line.strip()]
+        if ERROR_PREFIX in line:
+            self.errors.append(line.split(ERROR_PREFIX, 1)[1].strip())
+        if started := _STARTED.search(line):
+            name = started.group(1)
+            self._started[name] = time.monotonic()
+            self._progress(f"  running  {name}")
+        elif finished := _FINISHED.search(line):
+            name, status = finished.groups()
+            took = time.monotonic() - self._started.get(name, time.monotonic())
+            self.steps.append((name, status))
+            mark = "done" if status == "SUCCESS" else status.lower()
+            self._progress(f"  {mark:<8} {name} ({took:.1f}s)")
+        elif skipped := _SKIPPED.search(line):
+            self._progress(f"  skipped  {skipped.group(1)} (its condition was false)")
+
+
+def run_locally(
+    pipeline: Any,
+    arguments: dict[str, Any],
+    *,
+    pipeline_root: Path,
+    progress: Callable[[str], None] = print,
+) -> LocalRun:
+    """Runs ``pipeline`` with ``kfp.local.SubprocessRunner`` in this environment.
+
+    Args:
+        pipeline: A KFP pipeline function.
+        arguments: The pipeline's parameters.
+        pipeline_root: Where step outputs and the log file go (created if missing).
+        progress: Called with one line per step event.
+
+    Returns:
+        The run's outputs, log file and steps.
+
+    Raises:
+        PipelineRunError: A step failed; the message is the step's own sentence when
+            it gave one, else the failing step's name and the log file to read.
+    """
+    from kfp import local
+
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    log_path = pipeline_root / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(pipeline_root),
+        raise_on_error=True,
+    )
+    with log_path.open("w", encoding="utf-8") as handle:
+        step_log = _StepLog(handle, progress)
+        try:
+            with contextlib.redirect_stdout(step_log):
+                task = pipeline(**arguments)
+        except Exception as error:  # kfp.local raises RuntimeError on a failed step
+            if step_log.errors:
+                raise PipelineRunError(step_log.errors[-1]) from None
+            failed = [name for name, status in step_log.steps if status != "SUCCESS"]
+            where = f"step {failed[-1]!r}" if failed else "the pipeline"
+            raise PipelineRunError(
+                f"{where} failed ({_first_line(error)}); the full log is {log_path}"
+            ) from None
+    return LocalRun(outputs=dict(task.outputs), log_path=log_path, steps=step_log.steps)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

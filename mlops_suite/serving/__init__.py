@@ -1,0 +1,1 @@
+"""Serving stage: the KServe sklearn runtime locally, infra validation, deployment."""

@@ -1,0 +1,167 @@
+"""The training pipeline: from a raw tabular file to an approved, registered model.
+
+```
+ingest ─ profile ─ validate ─ split ─┬─ (tune: trials in parallel ─ best) ─┐
+                                     └─────────────────────────────────────┴─ train ─ evaluate ─ approve ─ register
+```
+"""
+
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from kfp import dsl
+
+from mlops_suite.components.factory import DEFAULT_IMAGE, build_components
+
+PIPELINE_NAME = "mlops-training"
+
+# Applied to whichever metrics the task has (ROC AUC for classification, R² for
+# regression); override per run with the thresholds_json parameter.
+DEFAULT_THRESHOLDS = '{"min_roc_auc": 0.75, "min_r2": 0.2}'
+
+
+@lru_cache(maxsize=8)
+def build_training_pipeline(image: str = DEFAULT_IMAGE) -> Any:
+    """Builds the training pipeline with every step running in ``image``.
+
+    Args:
+        image: The component image (a compile-time setting).
+
+    Returns:
+        The KFP pipeline, ready to compile or to run with ``kfp.local``.
+    """
+    c = build_components(image)
+
+    @dsl.pipeline(
+        name=PIPELINE_NAME,
+        description=(
+            "Ingest, profile, validate and split a tabular dataset; tune, train and "
+            "evaluate a scikit-learn model; approve it against thresholds and the "
+            "champion; register it with its lineage."
+        ),
+    )
+    def training(
+        data_uri: str,
+        label: str,
+        model_name: str,
+        registry_uri: str,
+        task: str = "",
+        schema_uri: str = "",
+        estimator: str = "",
+        params_json: str = "{}",
+        tune: bool = False,
+        seed: int = 0,
+        test_fraction: float = 0.2,
+        validation_fraction: float = 0.2,
+        slice_column: str = "",
+        thresholds_json: str = DEFAULT_THRESHOLDS,
+        max_regression: float = 0.01,
+        unseen_tolerance: float = -1.0,
+    ) -> NamedTuple("Outputs", approved=bool, reason=str):  # type: ignore[misc]
+        """Trains, approves and registers a scikit-learn model on a tabular dataset.
+
+        Args:
+            data_uri: The raw CSV or Parquet file (path, gs://, s3:// or https://).
+            label: The column to predict.
+            model_name: The name in the registry (lowercase letters, digits, '-').
+            registry_uri: The model registry (path, gs:// or s3://).
+            task: classification or regression; empty to infer it from the label.
+            schema_uri: A curated schema.json to validate against; empty to use the
+                schema inferred from this data.
+            estimator: logistic_regression, ridge, random_forest, gradient_boosting;
+                empty for the task's default.
+            params_json: Hyperparameters as a JSON object.
+            tune: Run hyperparameter trials in parallel and train with the best.
+            seed: Random seed for the split and the estimator.
+            test_fraction: Share of rows held out for evaluation and approval.
+            validation_fraction: Share of rows held out for trials (when tuning).
+            slice_column: A categorical feature to slice the metrics by.
+            thresholds_json: Absolute approval bounds as a JSON object.
+            max_regression: Tolerated relative drop against the champion.
+            unseen_tolerance: Share of unseen categories tolerated per column when
+                the schema sets none; negative to use the schema's bounds.
+        """
+        ingested = c.ingest_data(source_uri=data_uri)
+        profiled = c.profile_data(dataset=ingested.outputs["dataset"])
+        validated = c.validate_data(
+            dataset=ingested.outputs["dataset"],
+            inferred_schema=profiled.outputs["schema"],
+            label=label,
+            task=task,
+            curated_schema_uri=schema_uri,
+            unseen_tolerance=unseen_tolerance,
+        )
+        split = c.split_data(
+            dataset=ingested.outputs["dataset"],
+            label=label,
+            task=task,
+            test_fraction=test_fraction,
+            validation_fraction=validation_fraction,
+            tune=tune,
+            seed=seed,
+        ).after(validated)
+        resolved_task = split.outputs["Output"]
+        schema = validated.outputs["schema"]
+
+        with dsl.If(tune == True, name="tune"):  # noqa: E712 (a KFP condition)
+            proposed = c.propose_trials(
+                estimator=estimator, task=resolved_task, params_json=params_json
+            )
+            with dsl.ParallelFor(proposed.output, parallelism=4) as trial_params:
+                trial = c.run_trial(
+                    train=split.outputs["train"],
+                    validation=split.outputs["validation"],
+                    schema=schema,
+                    label=label,
+                    task=resolved_task,
+                    estimator=estimator,
+                    trial_params=trial_params,
+                    seed=seed,
+                )
+            best = c.select_best_trial(trials=dsl.Collected(trial.outputs["Output"]))
+        with dsl.Else(name="no-tuning"):
+            given = c.use_given_params(params_json=params_json)
+
+        trained = c.train_model(
+            train=split.outputs["train"],
+            schema=schema,
+            label=label,
+            task=resolved_task,
+            estimator=estimator,
+            params_json=dsl.OneOf(best.outputs["Output"], given.output),
+            seed=seed,
+        )
+        evaluated = c.evaluate_model(
+            model=trained.outputs["model"],
+            test=split.outputs["test"],
+            slice_column=slice_column,
+        )
+        approved = c.approve_model(
+            model=trained.outputs["model"],
+            test=split.outputs["test"],
+            evaluation=evaluated.outputs["evaluation"],
+            registry_uri=registry_uri,
+            model_name=model_name,
+            thresholds_json=thresholds_json,
+            max_regression=max_regression,
+        )
+        # Approval and registration read and write the registry, which is the one
+        # place that remembers across runs: never serve them from the cache.
+        approved.set_caching_options(False)
+        with dsl.If(approved.outputs["Output"] == True, name="approved"):  # noqa: E712
+            c.register_model(
+                model=trained.outputs["model"],
+                blessing=approved.outputs["blessing"],
+                evaluation=evaluated.outputs["evaluation"],
+                schema=schema,
+                statistics=profiled.outputs["statistics"],
+                registry_uri=registry_uri,
+                model_name=model_name,
+                component_image=c.image,
+                pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            ).set_caching_options(False)
+
+        outputs = NamedTuple("Outputs", approved=bool, reason=str)
+        return outputs(approved.outputs["Output"], approved.outputs["reason"])
+
+    return training

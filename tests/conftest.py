@@ -1,0 +1,45 @@
+"""Fixtures shared by every test tier: small tables a test can reason about."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="session")
+def penguins() -> pd.DataFrame:
+    """The Palmer penguins table, read from the installed ``palmerpenguins`` package."""
+    from palmerpenguins import load_penguins
+
+    return load_penguins()
+
+
+@pytest.fixture
+def mixed_frame() -> pd.DataFrame:
+    """A table the demo never uses: numeric, boolean and string features, float 0/1 label.
+
+    The label depends on ``income`` and ``member`` so a model can learn it; a few values
+    are missing in every feature kind.
+    """
+    rng = np.random.default_rng(7)
+    n = 240
+    income = rng.normal(50_000, 12_000, n)
+    member = rng.random(n) < 0.4
+    region = rng.choice(["north", "south", "east", "west"], n)
+    visits = rng.poisson(3, n).astype(float)
+    score = income / 10_000 + member * 2.0 + rng.normal(0, 0.8, n)
+    churned = (score > np.median(score)).astype(float)
+    frame = pd.DataFrame(
+        {
+            "income": income,
+            "member": member,
+            "region": region,
+            "visits": visits,
+            "churned": churned,
+        }
+    )
+    frame.loc[[3, 17, 42], "income"] = np.nan
+    frame.loc[[5, 99], "region"] = None
+    frame.loc[[8], "visits"] = np.nan
+    return frame

@@ -1,9 +1,10 @@
 """Data components: ingest, profile, validate and split a tabular dataset.
 
 Each function is a KFP lightweight component body (the factory in
-:mod:`mlops_suite.components.factory` decorates it with the suite's image). Bodies import
-what they use because KFP ships only the function's source to the container, and they
-do nothing but read artifacts, call :mod:`mlops_suite.data`, and write outputs.
+:mod:`mlops_suite.components.factory` decorates it with the suite's image). Bodies
+import what they use because KFP ships only the function's source to the container,
+and they do nothing but read artifacts, call :mod:`mlops_suite.data`, and write
+outputs.
 """
 
 from kfp.dsl import HTML, Artifact, Dataset, Input, Output
@@ -90,8 +91,9 @@ def validate_data(
         task: ``classification``, ``regression``, or empty to infer it from the label.
         curated_schema_uri: A curated ``schema.json`` to check against instead of the
             inferred one; empty for none.
-        unseen_tolerance: The share of rows with unseen categories tolerated in a
-            column whose schema does not set its own bound; negative for the schema's.
+        unseen_tolerance: The share of rows with unseen categories tolerated in
+            every categorical column, replacing the schema's bounds; negative to use
+            the schema's.
         anomalies: Every anomaly found, blocking or not (``anomalies.json``).
         schema: The schema the data was checked against, for the stages after.
     """
@@ -176,7 +178,11 @@ def split_data(
             seed=seed,
         )
     sha256 = dataset.metadata.get("sha256", "")
-    for name, artifact in (("train", train), ("test", test), ("validation", validation)):
+    for name, artifact in (
+        ("train", train),
+        ("test", test),
+        ("validation", validation),
+    ):
         part = parts.get(name, frame.iloc[0:0])
         write_dataset(part, artifact_file(artifact.path, DATASET_FILE))
         artifact.metadata.update({"rows": len(part), "source_sha256": sha256})

@@ -2,7 +2,8 @@
 
 ```
 ingest ─ profile ─ validate ─ split ─┬─ (tune: trials in parallel ─ best) ─┐
-                                     └─────────────────────────────────────┴─ train ─ evaluate ─ approve ─ register
+                                     └─────────────────────────────────────┴─ train
+train ─ evaluate ─ approve ─ (approved) register
 ```
 """
 
@@ -18,6 +19,13 @@ PIPELINE_NAME = "mlops-training"
 # Applied to whichever metrics the task has (ROC AUC for classification, R² for
 # regression); override per run with the thresholds_json parameter.
 DEFAULT_THRESHOLDS = '{"min_roc_auc": 0.75, "min_r2": 0.2}'
+
+
+class TrainingOutputs(NamedTuple):
+    """What a training run returns: the approval decision and its reason."""
+
+    approved: bool
+    reason: str
 
 
 @lru_cache(maxsize=8)
@@ -57,7 +65,7 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE) -> Any:
         thresholds_json: str = DEFAULT_THRESHOLDS,
         max_regression: float = 0.01,
         unseen_tolerance: float = -1.0,
-    ) -> NamedTuple("Outputs", approved=bool, reason=str):  # type: ignore[misc]
+    ) -> TrainingOutputs:
         """Trains, approves and registers a scikit-learn model on a tabular dataset.
 
         Args:
@@ -78,8 +86,8 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE) -> Any:
             slice_column: A categorical feature to slice the metrics by.
             thresholds_json: Absolute approval bounds as a JSON object.
             max_regression: Tolerated relative drop against the champion.
-            unseen_tolerance: Share of unseen categories tolerated per column when
-                the schema sets none; negative to use the schema's bounds.
+            unseen_tolerance: Share of unseen categories tolerated in every
+                categorical column; negative to use the schema's bounds.
         """
         ingested = c.ingest_data(source_uri=data_uri)
         profiled = c.profile_data(dataset=ingested.outputs["dataset"])
@@ -161,7 +169,8 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE) -> Any:
                 pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             ).set_caching_options(False)
 
-        outputs = NamedTuple("Outputs", approved=bool, reason=str)
-        return outputs(approved.outputs["Output"], approved.outputs["reason"])
+        return TrainingOutputs(
+            approved=approved.outputs["Output"], reason=approved.outputs["reason"]
+        )
 
     return training

@@ -1,0 +1,335 @@
+"""Kustomize overlays that serve one registered model version with KServe.
+
+:func:`write_overlay` writes a one-file kustomization that builds on an environment
+overlay of the repository (``manifests/overlays/<overlay>``) and pins its
+InferenceService to a registered version: the name becomes the model name, the
+``storageUri`` the version's immutable folder ``<storage_uri>/<model>/v<N>`` (never a
+moving alias such as ``latest``), and labels and annotations record the version and the
+model file's SHA-256 read from the registry. ``kubectl apply -k <output_dir>`` then
+deploys exactly what was registered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import yaml
+
+from mlops_suite import artifacts
+from mlops_suite.atomic import write_text
+from mlops_suite.errors import MlopsError, RegistryError
+
+# Labels and annotations written on the InferenceService (and its predictor pods), so
+# `kubectl get isvc -L kfp-mlops-suite.io/model-version` tells what is serving.
+MODEL_NAME_LABEL = "kfp-mlops-suite.io/model-name"
+MODEL_VERSION_LABEL = "kfp-mlops-suite.io/model-version"
+# A SHA-256 hex digest (64 characters) is longer than a label value may be (63).
+MODEL_SHA256_ANNOTATION = "kfp-mlops-suite.io/model-sha256"
+
+KUSTOMIZATION_FILE = "kustomization.yaml"
+
+# InferenceService names are DNS-1035 labels; KServe appends "-predictor" (10
+# characters) to name the Service and Deployment, which must stay within 63.
+_ISVC_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_ISVC_NAME_MAX = 53
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_URI_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+_ISVC_TARGET = {"group": "serving.kserve.io", "kind": "InferenceService"}
+
+
+def default_manifests_root() -> Path:
+    """The ``manifests`` folder of the repository checkout this package runs from.
+
+    Returns:
+        ``<repo>/manifests`` (it may not exist when the package is installed from a
+        wheel; pass ``manifests_root`` to :func:`write_overlay` then).
+    """
+    return Path(__file__).resolve().parents[2] / "manifests"
+
+
+def available_overlays(
+    manifests_root: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """Names of the overlays under ``<manifests_root>/overlays``, sorted.
+
+    Args:
+        manifests_root: The repository's ``manifests`` folder; defaults to
+            :func:`default_manifests_root`.
+
+    Returns:
+        Every sub-folder of ``overlays`` that holds a ``kustomization.yaml``.
+    """
+    root = (
+        Path(manifests_root) if manifests_root is not None else default_manifests_root()
+    )
+    overlays = root / "overlays"
+    if not overlays.is_dir():
+        return []
+    return sorted(
+        p.name for p in overlays.iterdir() if (p / KUSTOMIZATION_FILE).is_file()
+    )
+
+
+def write_overlay(
+    *,
+    registry_uri: str,
+    model_name: str,
+    version: int | None,
+    storage_uri: str,
+    overlay: str,
+    output_dir: str | os.PathLike[str],
+    namespace: str | None = None,
+    manifests_root: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write a kustomization that serves one registered model version.
+
+    The kustomization references ``<manifests_root>/overlays/<overlay>`` by relative
+    path and patches its InferenceService: ``metadata.name`` becomes ``model_name``,
+    ``storageUri`` becomes ``<storage_uri>/<model_name>/v<N>``, and the version and
+    the model's SHA-256 (from the registry's ``v<N>/metadata.json``) are recorded as
+    labels and annotations. Only ``kustomization.yaml`` is written, atomically; the
+    rest of ``output_dir`` is left alone.
+
+    Args:
+        registry_uri: Where this process reads the registry (a local path or an fsspec
+            URI), laid out as ``<registry>/<model>/v<N>/metadata.json``.
+        model_name: The registered model; also the InferenceService name, so it must
+            be a DNS-1035 label of at most 53 characters.
+        version: The version to serve; ``None`` serves the champion recorded in
+            ``<registry>/<model>/champion.json``.
+        storage_uri: The same registry as the cluster's storage initializer reaches it
+            (``s3://...`` on kind, ``gs://...`` on GKE).
+        overlay: An overlay folder name under ``<manifests_root>/overlays``, such as
+            ``kind`` or ``gke``.
+        output_dir: Folder that receives ``kustomization.yaml``; created if missing.
+        namespace: Serve in this namespace instead of the overlay's. The RoleBinding
+            keeps naming KFP's ``pipeline-runner`` in ``kubeflow``.
+        manifests_root: The repository's ``manifests`` folder; defaults to the one
+            beside this package in a source checkout.
+
+    Returns:
+        ``output_dir``, ready for ``kubectl apply -k``.
+
+    Raises:
+        RegistryError: The version, champion or metadata is missing or inconsistent.
+        MlopsError: Unknown overlay, invalid name/namespace/URI, or an unwritable
+            ``output_dir``.
+    """
+    _check_name(model_name)
+    if namespace is not None and (
+        not _NAMESPACE.fullmatch(namespace) or len(namespace) > 63
+    ):
+        raise MlopsError(
+            f"namespace {namespace!r} is not a valid Kubernetes namespace name "
+            "(lowercase letters, digits and '-', at most 63 characters)."
+        )
+    if not _URI_SCHEME.fullmatch(storage_uri):
+        raise MlopsError(
+            f"storage_uri {storage_uri!r} has no scheme; expected the registry as the "
+            "cluster reaches it, such as s3://mlpipeline/registry or gs://bucket/registry."
+        )
+
+    root = (
+        Path(manifests_root) if manifests_root is not None else default_manifests_root()
+    )
+    overlay_dir = _overlay_dir(root, overlay)
+
+    registry = registry_uri.rstrip("/")
+    model_root = f"{registry}/{model_name}"
+    if version is None:
+        version = _champion_version(model_root)
+    elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise MlopsError(
+            f"version {version!r} is not a registry version; expected 1 or more."
+        )
+    metadata = _version_metadata(model_root, version)
+    model_sha256 = metadata.get("model_sha256")
+    if not isinstance(model_sha256, str) or not _SHA256.fullmatch(model_sha256):
+        raise RegistryError(
+            f"{model_root}/{_version_folder(version)}/{artifacts.METADATA_FILE} has no "
+            f"valid model_sha256 (got {model_sha256!r}, expected 64 lowercase hex "
+            "digits); re-register the model so the served file can be traced."
+        )
+
+    served_uri = f"{storage_uri.rstrip('/')}/{model_name}/{_version_folder(version)}"
+    kustomization = _kustomization(
+        overlay_dir=overlay_dir,
+        output_dir=Path(output_dir),
+        model_name=model_name,
+        version=version,
+        model_sha256=model_sha256,
+        served_uri=served_uri,
+        namespace=namespace,
+    )
+    target = Path(output_dir) / KUSTOMIZATION_FILE
+    try:
+        write_text(target, kustomization)
+    except OSError as exc:
+        raise MlopsError(
+            f"cannot write {target} ({exc.strerror or exc}); "
+            "choose a writable output folder."
+        ) from exc
+    return Path(output_dir)
+
+
+def _check_name(model_name: str) -> None:
+    if not _ISVC_NAME.fullmatch(model_name) or len(model_name) > _ISVC_NAME_MAX:
+        raise MlopsError(
+            f"model name {model_name!r} cannot name an InferenceService; expected "
+            f"lowercase letters, digits and '-', starting with a letter, at most "
+            f"{_ISVC_NAME_MAX} characters."
+        )
+
+
+def _overlay_dir(root: Path, overlay: str) -> Path:
+    known = available_overlays(root)
+    if not known:
+        raise MlopsError(
+            f"no kustomize overlays under {root / 'overlays'}; pass manifests_root= "
+            "pointing at the repository's manifests folder."
+        )
+    if overlay not in known:
+        raise MlopsError(
+            f"unknown overlay {overlay!r}; expected one of {', '.join(known)} "
+            f"(folders under {root / 'overlays'})."
+        )
+    return (root / "overlays" / overlay).resolve()
+
+
+def _version_folder(version: int) -> str:
+    return f"{artifacts.VERSION_PREFIX}{version}"
+
+
+def _read_json(uri: str, what: str) -> Any:
+    """Read one registry JSON file, turning every failure into one sentence."""
+    try:
+        with fsspec.open(uri, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError as exc:
+        raise RegistryError(f"{uri} does not exist: {what}.") from exc
+    except (ImportError, ValueError, OSError) as exc:
+        raise RegistryError(
+            f"cannot read {uri} ({exc}); check the registry URI."
+        ) from exc
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RegistryError(f"{uri} is not valid JSON ({exc}).") from exc
+
+
+def _champion_version(model_root: str) -> int:
+    uri = f"{model_root}/{artifacts.CHAMPION_FILE}"
+    champion = _read_json(uri, "the model has no champion yet; pass a version")
+    version = champion.get("version") if isinstance(champion, Mapping) else None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise RegistryError(
+            f"{uri} names no valid version (got {version!r}); expected 1 or more."
+        )
+    return version
+
+
+def _version_metadata(model_root: str, version: int) -> Mapping[str, Any]:
+    uri = f"{model_root}/{_version_folder(version)}/{artifacts.METADATA_FILE}"
+    metadata = _read_json(
+        uri,
+        f"version {version} of this model is not in the registry; register it first",
+    )
+    if not isinstance(metadata, Mapping):
+        raise RegistryError(
+            f"{uri} holds {type(metadata).__name__}, expected a JSON object."
+        )
+    recorded = metadata.get("version", version)
+    if recorded != version:
+        raise RegistryError(
+            f"{uri} records version {recorded!r} but sits in folder "
+            f"{_version_folder(version)}; the registry is inconsistent."
+        )
+    return metadata
+
+
+def _kustomization(
+    *,
+    overlay_dir: Path,
+    output_dir: Path,
+    model_name: str,
+    version: int,
+    model_sha256: str,
+    served_uri: str,
+    namespace: str | None,
+) -> str:
+    try:
+        resource = os.path.relpath(overlay_dir, output_dir.resolve())
+    except ValueError:
+        # Different drives on Windows: no relative path; kustomize takes absolute.
+        resource = str(overlay_dir)
+    version_label = _version_folder(version)
+    merge_patch = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            # Required by kustomize's patch syntax; the target above picks the object.
+            "name": "selected-by-target",
+            "labels": {
+                MODEL_NAME_LABEL: model_name,
+                MODEL_VERSION_LABEL: version_label,
+            },
+            "annotations": {MODEL_SHA256_ANNOTATION: model_sha256},
+        },
+        "spec": {
+            "predictor": {
+                # On the pods too, so logs and metrics carry the version they came from.
+                "labels": {
+                    MODEL_NAME_LABEL: model_name,
+                    MODEL_VERSION_LABEL: version_label,
+                },
+                "model": {"storageUri": served_uri},
+            }
+        },
+    }
+    rename = [{"op": "replace", "path": "/metadata/name", "value": model_name}]
+    document: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [Path(resource).as_posix()],
+    }
+    if namespace is not None:
+        document["namespace"] = namespace
+    document["patches"] = [
+        {
+            "target": dict(_ISVC_TARGET),
+            "patch": yaml.safe_dump(merge_patch, sort_keys=False),
+        },
+        {
+            "target": dict(_ISVC_TARGET),
+            "patch": yaml.safe_dump(rename, sort_keys=False),
+        },
+    ]
+    header = (
+        "# Generated by mlops_suite.serving.manifests.write_overlay: serves "
+        f"{model_name} {version_label}\n# (model sha256 {model_sha256})"
+        f" from {served_uri}.\n"
+        "# Regenerate instead of editing; apply with `kubectl apply -k <folder>`.\n"
+    )
+    return header + yaml.dump(
+        document, Dumper=_BlockDumper, sort_keys=False, width=1000
+    )
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Writes multi-line strings (the inline patches) as readable ``|`` blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)

@@ -1,0 +1,258 @@
+"""write_overlay pins an overlay's InferenceService to one registered model version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pytest
+import yaml
+from jsonschema.protocols import Validator
+
+from mlops_suite.errors import MlopsError, RegistryError
+from mlops_suite.serving.manifests import (
+    MODEL_SHA256_ANNOTATION,
+    MODEL_VERSION_LABEL,
+    available_overlays,
+    default_manifests_root,
+    write_overlay,
+)
+
+Render = Callable[[Path], list[dict[str, Any]]]
+KIND_STORAGE = "s3://mlpipeline/registry"
+
+
+def _isvc(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (isvc,) = [obj for obj in objects if obj["kind"] == "InferenceService"]
+    return isvc
+
+
+def _write(registry: Path, out: Path, **overrides: Any) -> Path:
+    arguments: dict[str, Any] = {
+        "registry_uri": str(registry),
+        "model_name": "penguins",
+        "version": None,
+        "storage_uri": KIND_STORAGE,
+        "overlay": "kind",
+        "output_dir": out,
+    }
+    arguments.update(overrides)
+    return write_overlay(**arguments)
+
+
+def test_the_repo_overlays_are_found_without_being_told() -> None:
+    assert default_manifests_root() == Path(__file__).resolve().parents[2] / "manifests"
+    assert {"kind", "gke"} <= set(available_overlays())
+
+
+def test_the_champion_is_served_from_its_version_folder(
+    registry: Path,
+    tmp_path: Path,
+    render: Render,
+) -> None:
+    out = _write(registry, tmp_path / "deploy")
+    assert out == tmp_path / "deploy"
+
+    objects = render(out)
+    isvc = _isvc(objects)
+    assert isvc["metadata"]["name"] == "penguins"
+    assert (
+        isvc["spec"]["predictor"]["model"]["storageUri"]
+        == f"{KIND_STORAGE}/penguins/v2"
+    )
+    assert isvc["metadata"]["labels"][MODEL_VERSION_LABEL] == "v2"
+    assert isvc["spec"]["predictor"]["labels"][MODEL_VERSION_LABEL] == "v2"
+    assert isvc["metadata"]["annotations"][MODEL_SHA256_ANNOTATION] == "2" * 64
+    # The overlay's own settings survive the patches.
+    assert (
+        isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
+        == "RawDeployment"
+    )
+    assert isvc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "kfp-mlops-suite"
+    # Only the InferenceService is renamed; the access objects keep their names.
+    names = {
+        obj["metadata"]["name"] for obj in objects if obj["kind"] != "InferenceService"
+    }
+    assert names == {"kfp-mlops-model-storage", "kfp-mlops-isvc-deployer"}
+
+
+def test_the_generated_inference_service_validates_against_the_crd(
+    registry: Path,
+    tmp_path: Path,
+    render: Render,
+    isvc_validators: dict[str, Validator],
+) -> None:
+    for overlay, storage in (("kind", KIND_STORAGE), ("gke", "gs://acme/registry")):
+        out = _write(registry, tmp_path / overlay, overlay=overlay, storage_uri=storage)
+        isvc = _isvc(render(out))
+        isvc_validators[isvc["apiVersion"].split("/")[1]].validate(isvc)
+
+
+def test_an_explicit_version_wins_over_the_champion(
+    registry: Path, tmp_path: Path, render: Render
+) -> None:
+    out = _write(
+        registry, tmp_path / "deploy", version=1, storage_uri=KIND_STORAGE + "/"
+    )
+    isvc = _isvc(render(out))
+    assert (
+        isvc["spec"]["predictor"]["model"]["storageUri"]
+        == f"{KIND_STORAGE}/penguins/v1"
+    )
+    assert isvc["metadata"]["annotations"][MODEL_SHA256_ANNOTATION] == "1" * 64
+
+
+def test_gke_in_another_namespace_keeps_its_canary_and_the_runner_binding(
+    registry: Path, tmp_path: Path, render: Render
+) -> None:
+    out = _write(
+        registry,
+        tmp_path / "deploy",
+        overlay="gke",
+        storage_uri="gs://acme-mlops/registry",
+        namespace="models",
+    )
+    objects = render(out)
+    isvc = _isvc(objects)
+    assert isvc["metadata"]["namespace"] == "models"
+    assert (
+        isvc["spec"]["predictor"]["model"]["storageUri"]
+        == "gs://acme-mlops/registry/penguins/v2"
+    )
+    assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    (binding,) = [obj for obj in objects if obj["kind"] == "RoleBinding"]
+    assert binding["metadata"]["namespace"] == "models"
+    assert binding["subjects"][0]["namespace"] == "kubeflow"
+
+
+def test_the_written_file_is_a_plain_kustomization(
+    registry: Path, tmp_path: Path
+) -> None:
+    """Checked without kubectl: the file alone must say what is served."""
+    out = _write(registry, tmp_path / "deploy")
+    text = (out / "kustomization.yaml").read_text(encoding="utf-8")
+    document = yaml.safe_load(text)
+    assert document["kind"] == "Kustomization"
+    (resource,) = document["resources"]
+    assert (
+        out / resource
+    ).resolve() == default_manifests_root().resolve() / "overlays" / "kind"
+    assert f"{KIND_STORAGE}/penguins/v2" in text
+    assert "latest" not in text
+
+
+def test_rewriting_replaces_only_the_kustomization(
+    registry: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "deploy"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me", encoding="utf-8")
+    _write(registry, out, version=1)
+    _write(registry, out, version=2)
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
+    assert sorted(p.name for p in out.iterdir()) == ["kustomization.yaml", "notes.txt"]
+    assert "/penguins/v2" in (out / "kustomization.yaml").read_text(encoding="utf-8")
+
+
+def test_a_registry_uri_is_read_through_fsspec(tmp_path: Path) -> None:
+    memory = fsspec.filesystem("memory")
+    metadata = {"version": 3, "model_sha256": "3" * 64}
+    memory.pipe("/reg/penguins/v3/metadata.json", json.dumps(metadata).encode())
+    try:
+        out = write_overlay(
+            registry_uri="memory://reg",
+            model_name="penguins",
+            version=3,
+            storage_uri=KIND_STORAGE,
+            overlay="kind",
+            output_dir=tmp_path / "deploy",
+        )
+    finally:
+        memory.rm("/reg", recursive=True)
+    assert "/penguins/v3" in (out / "kustomization.yaml").read_text(encoding="utf-8")
+
+
+def test_a_missing_version_is_a_registry_error(registry: Path, tmp_path: Path) -> None:
+    with pytest.raises(
+        RegistryError, match=r"v7/metadata\.json does not exist.*version 7"
+    ):
+        _write(registry, tmp_path / "deploy", version=7)
+    assert not (tmp_path / "deploy").exists()
+
+
+def test_no_champion_is_a_registry_error(registry: Path, tmp_path: Path) -> None:
+    (registry / "penguins" / "champion.json").unlink()
+    with pytest.raises(
+        RegistryError, match="champion.json does not exist.*pass a version"
+    ):
+        _write(registry, tmp_path / "deploy")
+
+
+def test_metadata_from_another_version_is_refused(
+    registry: Path, tmp_path: Path
+) -> None:
+    path = registry / "penguins" / "v1" / "metadata.json"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    metadata["version"] = 2
+    path.write_text(json.dumps(metadata), encoding="utf-8")
+    with pytest.raises(RegistryError, match="records version 2 but sits in folder v1"):
+        _write(registry, tmp_path / "deploy", version=1)
+
+
+def test_metadata_without_a_model_hash_is_refused(
+    registry: Path, tmp_path: Path
+) -> None:
+    path = registry / "penguins" / "v1" / "metadata.json"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    del metadata["model_sha256"]
+    path.write_text(json.dumps(metadata), encoding="utf-8")
+    with pytest.raises(RegistryError, match="no valid model_sha256"):
+        _write(registry, tmp_path / "deploy", version=1)
+
+
+def test_an_unknown_overlay_names_the_known_ones(
+    registry: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(
+        MlopsError, match="unknown overlay 'aks'; expected one of gke, kind"
+    ):
+        _write(registry, tmp_path / "deploy", overlay="aks")
+
+
+def test_a_folder_without_overlays_asks_for_manifests_root(
+    registry: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(MlopsError, match="pass manifests_root="):
+        _write(registry, tmp_path / "deploy", manifests_root=tmp_path / "nowhere")
+
+
+def test_an_unwritable_output_dir_is_one_sentence(
+    registry: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    with pytest.raises(
+        MlopsError, match="cannot write .*choose a writable output folder"
+    ):
+        _write(registry, blocker / "deploy")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"model_name": "Penguins_v2"}, "cannot name an InferenceService"),
+        ({"model_name": "m" * 54}, "at most 53 characters"),
+        ({"storage_uri": "/data/registry"}, "has no scheme"),
+        ({"namespace": "Bad_NS"}, "not a valid Kubernetes namespace"),
+        ({"version": 0}, "expected 1 or more"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_read(
+    registry: Path, tmp_path: Path, overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(MlopsError, match=message):
+        _write(registry, tmp_path / "deploy", **overrides)
+    assert not (tmp_path / "deploy").exists()

@@ -1,0 +1,229 @@
+"""Infra validation: a candidate is blessed only if the served model answers right."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kserve import InferInput, InferRequest
+from kserve.utils.utils import get_predict_input
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from mlops_suite.artifacts import MODEL_FILE
+from mlops_suite.errors import DataError
+from mlops_suite.serving.infra_validation import InfraValidationResult, infra_validate
+from mlops_suite.serving.runtime import free_port
+
+MODEL_NAME = "penguins"
+FolderWriter = Callable[[Path, Pipeline], Path]
+
+
+def _check(result: InfraValidationResult, name: str) -> dict:
+    return next(check for check in result.checks if check["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def good_result(
+    good_model_dir: Path, sample_rows: pd.DataFrame
+) -> InfraValidationResult:
+    return infra_validate(good_model_dir, sample_rows, model_name=MODEL_NAME)
+
+
+def test_contract_model_is_blessed(good_result: InfraValidationResult):
+    assert good_result.blessed, good_result.reason
+    assert "answered 20 rows over V1 and V2" in good_result.reason
+    assert all(check["passed"] for check in good_result.checks)
+
+
+def test_blessing_covers_both_protocols_as_batch_and_row_by_row(
+    good_result: InfraValidationResult,
+):
+    names = [check["name"] for check in good_result.checks]
+
+    assert {"V1 batch", "V2 batch", "V1 row by row", "V2 row by row"} <= set(names)
+    assert good_result.to_dict()["checks"] == good_result.checks
+
+
+def test_pipeline_selecting_columns_by_name_is_not_blessed(
+    tmp_path: Path,
+    write_model_folder: FolderWriter,
+    build_pipeline: Callable[..., Pipeline],
+    sample_rows: pd.DataFrame,
+):
+    # Fine in-process on DataFrames and over V2 "pd", but V1 sends bare arrays.
+    by_name = build_pipeline(
+        (
+            [
+                "bill_length_mm",
+                "bill_depth_mm",
+                "flipper_length_mm",
+                "body_mass_g",
+                "year",
+            ],
+            ["island", "sex"],
+        )
+    )
+    folder = write_model_folder(tmp_path / "model", by_name)
+
+    result = infra_validate(folder, sample_rows, model_name=MODEL_NAME)
+
+    assert not result.blessed
+    assert result.reason.startswith("V1 batch request failed with HTTP 500")
+    assert "only supported for dataframes" in result.reason
+    assert (
+        _check(result, "V2 batch")["passed"]
+        and _check(result, "V2 row by row")["passed"]
+    )
+
+
+def test_model_that_answers_differently_row_by_row_is_not_blessed(
+    tmp_path: Path,
+    write_model_folder: FolderWriter,
+    build_pipeline: Callable[..., Pipeline],
+    sample_rows: pd.DataFrame,
+):
+    # Flipper lengths one-hot encoded as float categories: a V1 batch with a null in
+    # it decodes to an object array and matches, but a complete row alone decodes to
+    # strings ('181.0'), every length becomes an unknown category and is ignored.
+    float_categories = build_pipeline(([], [0, 3]))
+    folder = write_model_folder(tmp_path / "model", float_categories)
+
+    result = infra_validate(folder, sample_rows, model_name=MODEL_NAME)
+
+    assert not result.blessed
+    assert _check(result, "V1 batch")["passed"]
+    assert result.reason.startswith("V1 row by row: ")
+    assert (
+        "of 20 rows differ from the in-process predictions, e.g. row" in result.reason
+    )
+
+
+def test_folder_with_two_model_files_is_not_blessed(
+    good_model_dir: Path, tmp_path: Path, sample_rows: pd.DataFrame
+):
+    folder = Path(shutil.copytree(good_model_dir, tmp_path / "model"))
+    shutil.copy(folder / MODEL_FILE, folder / "model.pkl")
+
+    result = infra_validate(folder, sample_rows, model_name=MODEL_NAME)
+
+    assert not result.blessed
+    assert result.reason == (
+        f"Model folder {folder} holds 2 model files (model.joblib, model.pkl), but "
+        "KServe's sklearn runtime refuses more than one .joblib/.pkl/.pickle file."
+    )
+
+
+def test_corrupted_model_file_is_not_blessed(
+    good_model_dir: Path, tmp_path: Path, sample_rows: pd.DataFrame
+):
+    folder = Path(shutil.copytree(good_model_dir, tmp_path / "model"))
+    content = bytearray((folder / MODEL_FILE).read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    (folder / MODEL_FILE).write_bytes(bytes(content))
+
+    result = infra_validate(folder, sample_rows, model_name=MODEL_NAME)
+
+    assert not result.blessed
+    assert "sha256" in result.reason and "changed after training" in result.reason
+    assert [check["name"] for check in result.checks] == ["model_file", "metadata"]
+
+
+def test_model_needing_a_class_the_runtime_cannot_import_is_not_blessed(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    write_model_folder: FolderWriter,
+    build_pipeline: Callable[..., Pipeline],
+    sample_rows: pd.DataFrame,
+):
+    # The class lives in a module only this test process can import, like a
+    # project class that is not installed in KServe's image.
+    module_name = f"penguin_helpers_{uuid.uuid4().hex[:8]}"
+    helpers = tmp_path / "helpers"
+    helpers.mkdir()
+    (helpers / f"{module_name}.py").write_text(
+        textwrap.dedent(
+            """
+            from sklearn.base import BaseEstimator, TransformerMixin
+
+            class PassThrough(TransformerMixin, BaseEstimator):
+                def fit(self, X, y=None):
+                    return self
+
+                def transform(self, X):
+                    return X
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(helpers))
+    module = __import__(module_name)
+    pipeline = build_pipeline()
+    pipeline.steps.insert(0, ("passthrough", module.PassThrough()))
+    folder = write_model_folder(tmp_path / "model", pipeline)
+
+    result = infra_validate(folder, sample_rows, model_name=MODEL_NAME, timeout_s=60)
+
+    assert not result.blessed
+    assert _check(result, "load_in_process")["passed"]
+    assert "exited with code 2 before it was ready" in result.reason
+    assert f"No module named '{module_name}'" in result.reason
+
+
+def test_model_referring_to_project_code_is_not_blessed(
+    tmp_path: Path,
+    write_model_folder: FolderWriter,
+    build_pipeline: Callable[..., Pipeline],
+    sample_rows: pd.DataFrame,
+):
+    # Loads and answers here (the package is installed), not in the stock image.
+    pipeline = build_pipeline()
+    pipeline.steps.insert(
+        0, ("noop", FunctionTransformer(inverse_func=free_port, check_inverse=False))
+    )
+    folder = write_model_folder(tmp_path / "model", pipeline)
+
+    result = infra_validate(folder, sample_rows, model_name=MODEL_NAME)
+
+    assert not result.blessed
+    assert _check(result, "V1 batch")["passed"] and _check(result, "V2 batch")["passed"]
+    assert "mlops_suite.serving.runtime.free_port" in result.reason
+    assert "stock sklearn image cannot import" in result.reason
+
+
+def test_sample_without_a_feature_column_is_refused(
+    good_model_dir: Path, sample_rows: pd.DataFrame
+):
+    with pytest.raises(DataError, match="lacks 1 feature column.*: sex"):
+        infra_validate(good_model_dir, sample_rows.drop(columns="sex"), model_name="m")
+
+
+def test_v2_pd_decoding_turns_nulls_into_what_the_model_imputes():
+    # The V2 requests rely on this decoding (kserve 0.21, documented in the module).
+    request = InferRequest(
+        MODEL_NAME,
+        [
+            InferInput("mass", [3], "FP64", [3750.0, None, 2007.0]),
+            InferInput("member", [3], "BOOL", [True, None, False]),
+            InferInput("island", [3], "BYTES", ["Dream", None, "Biscoe"]),
+            InferInput("year", [3], "FP64", [2007.0, 2008.0, 2009.0]),
+            InferInput("whole", [3], "FP64", [2007, 2008, 2009]),
+        ],
+        parameters={"content_type": "pd"},
+    )
+
+    frame = get_predict_input(request)
+
+    assert frame.dtypes.astype(str).to_dict() == {
+        "mass": "float64",
+        "member": "object",
+        "island": "object",
+        "year": "float64",
+        "whole": "int64",
+    }
+    assert pd.isna(frame.loc[1, "mass"])
+    assert frame.loc[1, "member"] is None and frame.loc[1, "island"] is None

@@ -1,6 +1,15 @@
 """Evaluation component: metrics on the held-out split, sliced, with a report."""
 
-from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import (
+    HTML,
+    Artifact,
+    ClassificationMetrics,
+    Dataset,
+    Input,
+    Metrics,
+    Model,
+    Output,
+)
 
 
 def evaluate_model(

@@ -38,7 +38,7 @@ def register_model(
     Returns:
         The champion's version number after registration.
     """
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from mlops_suite import __version__
     from mlops_suite.artifacts import (
@@ -73,7 +73,7 @@ def register_model(
             "git_commit": git_commit(),
             "component_image": component_image,
             "pipeline_run_id": pipeline_run_id,
-            "registered_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "model_sha256": metadata.get("model_sha256"),
         }
         result = ModelRegistry(registry_uri).register(

@@ -1,9 +1,10 @@
 """What every component body does around its one call into the core.
 
-A component runs as ``python -m kfp.dsl.executor_main`` in the suite's image (or, locally,
-in a subprocess of ``kfp.local``). When the core raises :class:`MlopsError` the step must
-end with the one sentence that explains it, not with a traceback: the KFP UI, the Vertex
-console and ``mlops run`` all show the last lines of a failed step's log.
+A component runs as ``python -m kfp.dsl.executor_main`` in the suite's image (or,
+locally, in a subprocess of ``kfp.local``). When the core raises :class:`MlopsError`
+the step must end with the one sentence that explains it, not with a traceback: the
+KFP UI, the Vertex console and ``mlops run`` all show the last lines of a failed
+step's log.
 """
 
 import json

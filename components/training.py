@@ -100,7 +100,11 @@ def select_best_trial(trials: List[str], report: Output[Markdown]) -> str:
     import json
 
     from mlops_suite.components.step import failing_clearly, write_text
-    from mlops_suite.training.tuning import TrialResult, render_trials_markdown, select_best
+    from mlops_suite.training.tuning import (
+        TrialResult,
+        render_trials_markdown,
+        select_best,
+    )
 
     with failing_clearly("select_best_trial"):
         results = [TrialResult(**json.loads(item)) for item in trials]

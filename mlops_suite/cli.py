@@ -21,7 +21,9 @@ def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error.msg}): {text}") from None
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON ({error.msg}): {text}"
+        ) from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object like {{...}}: {text}")
     return value
@@ -39,8 +41,8 @@ def _absolute(text: str) -> str:
 # ---------------------------------------------------------------- mlops run training
 def _cmd_run_training(args: argparse.Namespace) -> int:
     from mlops_suite.local_run import run_locally
-    from mlops_suite.registry import ModelRegistry
     from mlops_suite.pipelines.training import build_training_pipeline
+    from mlops_suite.registry import ModelRegistry
 
     registry_uri = _absolute(args.registry)
     registry = ModelRegistry(registry_uri)
@@ -65,9 +67,7 @@ def _cmd_run_training(args: argparse.Namespace) -> int:
 
     pipeline_root = Path(args.pipeline_root).resolve()
     print(f"mlops: running the training pipeline locally (outputs in {pipeline_root})")
-    run = run_locally(
-        build_training_pipeline(), arguments, pipeline_root=pipeline_root
-    )
+    run = run_locally(build_training_pipeline(), arguments, pipeline_root=pipeline_root)
     after = registry.champion(args.model_name)
     approved = bool(run.outputs.get("approved"))
     reason = str(run.outputs.get("reason", "")).strip()
@@ -76,7 +76,8 @@ def _cmd_run_training(args: argparse.Namespace) -> int:
         print(f"NOT APPROVED: {reason} Nothing registered; {stays}.")
     elif after and (before is None or after.version != before.version):
         where = registry.version_uri(args.model_name, after.version)
-        print(f"APPROVED: {reason} Registered {args.model_name} v{after.version} at {where}.")
+        registered = f"Registered {args.model_name} v{after.version} at {where}."
+        print(f"APPROVED: {reason} {registered}")
     else:
         version = after.version if after else "?"
         print(
@@ -128,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlops",
         description="Kubeflow Pipelines MLOps suite for tabular scikit-learn models.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a pipeline locally with kfp.local")
@@ -136,9 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     training = runs.add_parser(
         "training",
         help="train, evaluate, approve and register a model",
-        description="Run the training pipeline locally (kfp.local, no cluster, no Docker).",
+        description="Run the training pipeline with kfp.local: no cluster, no Docker.",
     )
-    training.add_argument("--data", required=True, help="CSV or Parquet file (path or URI)")
+    training.add_argument(
+        "--data", required=True, help="CSV or Parquet file (path or URI)"
+    )
     training.add_argument("--label", required=True, help="the column to predict")
     training.add_argument("--model-name", required=True, help="name in the registry")
     training.add_argument("--registry", required=True, help="registry folder or URI")
@@ -151,13 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--schema", help="a curated schema.json to validate against")
     training.add_argument("--estimator", help="e.g. logistic_regression, random_forest")
     training.add_argument("--params", type=_json_object, help="hyperparameters as JSON")
-    training.add_argument("--tune", action="store_true", help="run hyperparameter trials")
+    training.add_argument(
+        "--tune", action="store_true", help="run hyperparameter trials"
+    )
     training.add_argument("--seed", type=int, default=0)
-    training.add_argument("--slice-column", help="categorical feature to slice metrics by")
+    training.add_argument(
+        "--slice-column", help="categorical feature to slice metrics by"
+    )
     training.add_argument(
         "--thresholds",
         type=_json_object,
-        help='approval bounds as JSON, e.g. \'{"min_roc_auc": 0.9}\'',
+        help="approval bounds as JSON, e.g. '{\"min_roc_auc\": 0.9}'",
     )
     training.add_argument(
         "--max-regression",

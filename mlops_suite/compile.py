@@ -26,7 +26,9 @@ def compile_all(output_dir: Path, *, image: str | None = None) -> list[Path]:
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise MlopsError(f"cannot create the output folder {output_dir}: {error.strerror}") from None
+        raise MlopsError(
+            f"cannot create the output folder {output_dir}: {error.strerror}"
+        ) from None
     written = []
     for name, pipeline in (("training", build_training_pipeline(chosen)),):
         path = output_dir / f"{name}.yaml"

@@ -1,4 +1,4 @@
-"""The demo data: the Palmer penguins table shipped inside the palmerpenguins package."""
+"""The demo data: the Palmer penguins table inside the palmerpenguins package."""
 
 from __future__ import annotations
 

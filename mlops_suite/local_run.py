@@ -54,7 +54,7 @@ class _StepLog(io.TextIOBase):
         self._pending = ""
         self._started: dict[str, float] = {}
         self.steps: list[tuple[str, str]] = []
-        self.errors: list[str] = []
+        self.step_errors: list[str] = []
         self.tail: list[str] = []
 
     def writable(self) -> bool:
@@ -75,7 +75,7 @@ class _StepLog(io.TextIOBase):
         if line.strip():
             self.tail = [*self.tail[-19:], line.strip()]
         if ERROR_PREFIX in line:
-            self.errors.append(line.split(ERROR_PREFIX, 1)[1].strip())
+            self.step_errors.append(line.split(ERROR_PREFIX, 1)[1].strip())
         if started := _STARTED.search(line):
             name = started.group(1)
             self._started[name] = time.monotonic()
@@ -127,8 +127,8 @@ def run_locally(
             with contextlib.redirect_stdout(step_log):
                 task = pipeline(**arguments)
         except Exception as error:  # kfp.local raises RuntimeError on a failed step
-            if step_log.errors:
-                raise PipelineRunError(step_log.errors[-1]) from None
+            if step_log.step_errors:
+                raise PipelineRunError(step_log.step_errors[-1]) from None
             failed = [name for name, status in step_log.steps if status != "SUCCESS"]
             where = f"step {failed[-1]!r}" if failed else "the pipeline"
             raise PipelineRunError(

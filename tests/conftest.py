@@ -17,7 +17,7 @@ def penguins() -> pd.DataFrame:
 
 @pytest.fixture
 def mixed_frame() -> pd.DataFrame:
-    """A table the demo never uses: numeric, boolean and string features, float 0/1 label.
+    """A table the demo never uses: numeric, boolean, string features; float 0/1 label.
 
     The label depends on ``income`` and ``member`` so a model can learn it; a few values
     are missing in every feature kind.

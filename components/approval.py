@@ -3,10 +3,53 @@
 from kfp.dsl import Artifact, Dataset, Input, Model, Output, OutputPath
 
 
+def infra_validate_model(
+    model: Input[Model],
+    test: Input[Dataset],
+    model_name: str,
+    max_rows: int,
+    blessing: Output[Artifact],
+) -> bool:
+    """Serves the candidate in the KServe sklearn runtime and checks its answers.
+
+    Starts the kserve ModelServer on 127.0.0.1 with the model loaded exactly as
+    KServe's stock sklearn runtime loads it (one model file, ``joblib.load``, the
+    runtime's request decoding), sends V1 and V2 requests built from test rows, and
+    requires the answers to equal the predictions made in process.
+
+    Args:
+        model: The candidate model folder.
+        test: Held-out rows to build the requests from.
+        model_name: The name the model is served under.
+        max_rows: How many test rows to send.
+        blessing: Every check and its outcome (``blessing.json``).
+
+    Returns:
+        True when the model loads and answers correctly in the serving runtime.
+    """
+    from mlops_suite.artifacts import BLESSING_FILE, DATASET_FILE
+    from mlops_suite.components.step import failing_clearly, write_json
+    from mlops_suite.data.ingest import read_dataset
+    from mlops_suite.serving.infra_validation import infra_validate
+
+    with failing_clearly("infra_validate_model"):
+        result = infra_validate(
+            model.path,
+            read_dataset(f"{test.path}/{DATASET_FILE}"),
+            model_name=model_name,
+            max_rows=max_rows,
+        )
+    write_json(blessing.path, BLESSING_FILE, result.to_dict())
+    blessing.metadata.update({"blessed": result.blessed, "reason": result.reason})
+    print(result.reason)
+    return result.blessed
+
+
 def approve_model(
     model: Input[Model],
     test: Input[Dataset],
     evaluation: Input[Artifact],
+    infra_blessing: Input[Artifact],
     registry_uri: str,
     model_name: str,
     thresholds_json: str,
@@ -16,15 +59,16 @@ def approve_model(
 ) -> bool:
     """Decides whether the candidate may replace the current champion.
 
-    The candidate must meet every absolute threshold and must not be worse than the
-    champion by more than ``max_regression``, with the champion re-scored on this same
-    test split so the comparison is fair. With no champion, the thresholds alone
-    decide.
+    The candidate must have passed infra validation, meet every absolute threshold,
+    and not be worse than the champion by more than ``max_regression``, with the
+    champion re-scored on this same test split so the comparison is fair. With no
+    champion, the thresholds alone decide.
 
     Args:
         model: The candidate model folder.
         test: The held-out rows the candidate was evaluated on.
         evaluation: The candidate's evaluation (``evaluation.json``).
+        infra_blessing: The infra validation's outcome (``blessing.json``).
         registry_uri: The model registry (a path or fsspec URI).
         model_name: The registered model's name.
         thresholds_json: Absolute bounds as a JSON object, e.g.
@@ -41,36 +85,32 @@ def approve_model(
     import json
 
     from mlops_suite.approval import Thresholds, decide
-    from mlops_suite.artifacts import BLESSING_FILE, DATASET_FILE, EVALUATION_FILE
+    from mlops_suite.artifacts import (
+        BLESSING_FILE,
+        DATASET_FILE,
+        EVALUATION_FILE,
+        METADATA_FILE,
+    )
     from mlops_suite.components.step import failing_clearly, read_json, write_json
     from mlops_suite.data.ingest import read_dataset
-    from mlops_suite.evaluation.metrics import evaluate
-    from mlops_suite.registry import ModelRegistry
-    from mlops_suite.training.train import load_model
+    from mlops_suite.evaluation.champion import rescore_champion
 
     with failing_clearly("approve_model"):
-        candidate = read_json(evaluation.path, EVALUATION_FILE)
-        task = load_model(model.path).metadata["task"]
+        infra = read_json(infra_blessing.path, BLESSING_FILE)
         thresholds = Thresholds.from_dict(
             {**json.loads(thresholds_json or "{}"), "max_regression": max_regression}
         )
-        registry = ModelRegistry(registry_uri)
-        champion = registry.champion(model_name)
-        champion_metrics = None
-        if champion is not None:
-            champion_dir = registry.fetch(model_name, champion.version)
-            rescored = load_model(champion_dir)
-            champion_metrics = evaluate(
-                rescored.pipeline,
-                rescored.metadata,
-                read_dataset(f"{test.path}/{DATASET_FILE}"),
-            ).to_dict()["metrics"]
+        champion = rescore_champion(
+            registry_uri, model_name, read_dataset(f"{test.path}/{DATASET_FILE}")
+        )
         decision = decide(
-            task,
-            candidate["metrics"],
+            read_json(model.path, METADATA_FILE)["task"],
+            read_json(evaluation.path, EVALUATION_FILE)["metrics"],
             thresholds=thresholds,
-            champion_metrics=champion_metrics,
+            champion_metrics=champion.metrics if champion else None,
             champion_version=champion.version if champion else None,
+            infra_blessed=bool(infra["blessed"]),
+            infra_reason=str(infra.get("reason", "")),
         )
     write_json(blessing.path, BLESSING_FILE, decision.to_dict())
     blessing.metadata.update({"approved": decision.approved, "reason": decision.reason})

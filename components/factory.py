@@ -50,6 +50,7 @@ class Components:
     use_given_params: Any
     train_model: Any
     evaluate_model: Any
+    infra_validate_model: Any
     approve_model: Any
     register_model: Any
 
@@ -81,6 +82,7 @@ def build_components(image: str = DEFAULT_IMAGE) -> Components:
         use_given_params=component(use_given_params),
         train_model=component(training.train_model),
         evaluate_model=component(evaluation.evaluate_model),
+        infra_validate_model=component(approval.infra_validate_model),
         approve_model=component(approval.approve_model),
         register_model=component(registry.register_model),
     )

@@ -115,6 +115,44 @@ def _cmd_registry_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- mlops serve
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from mlops_suite.registry import ModelRegistry
+    from mlops_suite.serving.runtime import serve
+
+    registry = ModelRegistry(_absolute(args.registry))
+    model_dir = registry.local_path(args.model_name, args.version)
+    base = f"http://{args.host}:{args.port}"
+    print(
+        f"mlops: serving {args.model_name} from {model_dir}\n"
+        f"  V1: POST {base}/v1/models/{args.model_name}:predict\n"
+        f"  V2: POST {base}/v2/models/{args.model_name}/infer\n"
+        f"  health: {base}/v2/health/ready",
+        flush=True,
+    )
+    serve(model_dir, model_name=args.model_name, host=args.host, http_port=args.port)
+    return 0
+
+
+# ---------------------------------------------------------------- mlops manifest
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    from mlops_suite.serving.manifests import write_overlay
+
+    output = write_overlay(
+        registry_uri=_absolute(args.registry),
+        model_name=args.model_name,
+        version=args.version,
+        storage_uri=args.storage_uri,
+        overlay=args.overlay,
+        output_dir=args.output,
+        namespace=args.namespace,
+    )
+    print(
+        f"wrote {output}/kustomization.yaml; deploy it with: kubectl apply -k {output}"
+    )
+    return 0
+
+
 def _cmd_demo_data(_: argparse.Namespace) -> int:
     from mlops_suite.demo import penguins_csv
 
@@ -189,6 +227,39 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--model-name", required=True)
     show.add_argument("--version", type=int, help="default: the champion")
     show.set_defaults(handler=_cmd_registry_show)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a registered model locally in the KServe sklearn runtime",
+        description=(
+            "Serve the champion (or --version) with kserve's ModelServer and the "
+            "stock sklearn runtime's loading and request decoding: V1, V2 and health "
+            "endpoints."
+        ),
+    )
+    serve.add_argument("--registry", required=True)
+    serve.add_argument("--model-name", required=True)
+    serve.add_argument("--version", type=int, help="default: the champion")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    serve.set_defaults(handler=_cmd_serve)
+
+    manifest = commands.add_parser(
+        "manifest",
+        help="write a kustomization that deploys one registered version with KServe",
+    )
+    manifest.add_argument("--registry", required=True)
+    manifest.add_argument("--model-name", required=True)
+    manifest.add_argument("--version", type=int, help="default: the champion")
+    manifest.add_argument(
+        "--storage-uri",
+        required=True,
+        help="the registry as the cluster reads it, e.g. s3://mlpipeline/registry",
+    )
+    manifest.add_argument("--overlay", required=True, choices=["kind", "gke"])
+    manifest.add_argument("--output", required=True, help="folder to write to")
+    manifest.add_argument("--namespace", help="default: the overlay's")
+    manifest.set_defaults(handler=_cmd_manifest)
 
     demo = commands.add_parser("demo-data", help="print the path of the penguins CSV")
     demo.set_defaults(handler=_cmd_demo_data)

@@ -3,7 +3,7 @@
 ```
 ingest ─ profile ─ validate ─ split ─┬─ (tune: trials in parallel ─ best) ─┐
                                      └─────────────────────────────────────┴─ train
-train ─ evaluate ─ approve ─ (approved) register
+train ─ evaluate ─ infra-validate ─ approve ─ (approved) register
 ```
 """
 
@@ -144,10 +144,17 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE) -> Any:
             test=split.outputs["test"],
             slice_column=slice_column,
         )
+        infra = c.infra_validate_model(
+            model=trained.outputs["model"],
+            test=split.outputs["test"],
+            model_name=model_name,
+            max_rows=20,
+        )
         approved = c.approve_model(
             model=trained.outputs["model"],
             test=split.outputs["test"],
             evaluation=evaluated.outputs["evaluation"],
+            infra_blessing=infra.outputs["blessing"],
             registry_uri=registry_uri,
             model_name=model_name,
             thresholds_json=thresholds_json,

@@ -17,7 +17,14 @@ from typing import Any
 from kfp import dsl
 
 from mlops_suite import __version__
-from mlops_suite.components import approval, data, evaluation, registry, training
+from mlops_suite.components import (
+    approval,
+    data,
+    deployment,
+    evaluation,
+    registry,
+    training,
+)
 
 # The suite's published component image; `make image` builds it with this tag.
 DEFAULT_IMAGE = f"ghcr.io/kfp-mlops-suite/components:{__version__}"
@@ -53,6 +60,7 @@ class Components:
     infra_validate_model: Any
     approve_model: Any
     register_model: Any
+    deploy_model: Any
 
 
 @lru_cache(maxsize=8)
@@ -85,4 +93,5 @@ def build_components(image: str = DEFAULT_IMAGE) -> Components:
         infra_validate_model=component(approval.infra_validate_model),
         approve_model=component(approval.approve_model),
         register_model=component(registry.register_model),
+        deploy_model=component(deployment.deploy_model),
     )

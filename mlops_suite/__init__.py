@@ -1,3 +1,3 @@
-"""Kubeflow Pipelines components for the whole lifecycle of a tabular scikit-learn model."""
+"""Kubeflow Pipelines components for the lifecycle of a tabular scikit-learn model."""
 
 __version__ = "0.1.0"

@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Atomically replace ``path`` with ``data``.
 
@@ -34,6 +40,9 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates 0600; artifacts and registry files are read by other users
+        # (the serving container, KFP's UI), so give them the usual mode.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -75,6 +84,7 @@ def staged_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     )
     try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp creates 0700
         yield staging
         os.rename(staging, target)
     except BaseException:

@@ -73,15 +73,15 @@ def _cmd_run_training(args: argparse.Namespace) -> int:
     reason = str(run.outputs.get("reason", "")).strip()
     if not approved:
         stays = f"champion stays v{before.version}" if before else "no champion yet"
-        print(f"NOT APPROVED: {reason} Nothing registered; {stays}.")
+        print(f"{reason} Nothing registered; {stays}.")
     elif after and (before is None or after.version != before.version):
         where = registry.version_uri(args.model_name, after.version)
         registered = f"Registered {args.model_name} v{after.version} at {where}."
-        print(f"APPROVED: {reason} {registered}")
+        print(f"{reason} {registered}")
     else:
         version = after.version if after else "?"
         print(
-            f"APPROVED: {reason} No new version: the model is byte-identical to "
+            f"{reason} No new version: the model is byte-identical to "
             f"champion v{version}."
         )
     print(f"mlops: step outputs and reports under {pipeline_root}; log: {run.log_path}")

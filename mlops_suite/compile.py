@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from kfp import compiler
 
 from mlops_suite.components.factory import DEFAULT_IMAGE
 from mlops_suite.errors import MlopsError
+from mlops_suite.pipelines.platform import KFP
 
 
 def compile_all(output_dir: Path, *, image: str | None = None) -> list[Path]:
     """Compiles every pipeline to ``<output_dir>/<name>.yaml``.
+
+    ``<name>.yaml`` is the portable spec (kfp.local, Kubeflow Pipelines, Vertex AI);
+    ``<name>-kfp.yaml`` adds the Kubeflow Pipelines object-store settings.
 
     Args:
         output_dir: The folder to write to (created if missing).
@@ -30,8 +36,14 @@ def compile_all(output_dir: Path, *, image: str | None = None) -> list[Path]:
             f"cannot create the output folder {output_dir}: {error.strerror}"
         ) from None
     written = []
-    for name, pipeline in (("training", build_training_pipeline(chosen)),):
+    for name, pipeline in (
+        ("training", build_training_pipeline(chosen)),
+        ("training-kfp", build_training_pipeline(chosen, KFP)),
+    ):
         path = output_dir / f"{name}.yaml"
-        compiler.Compiler().compile(pipeline, str(path))
+        with tempfile.TemporaryDirectory(dir=output_dir) as scratch:
+            staged = Path(scratch) / path.name
+            compiler.Compiler().compile(pipeline, str(staged))
+            os.replace(staged, path)
         written.append(path)
     return written

@@ -28,7 +28,7 @@ class TrainingError(MlopsError):
 
 
 class RegistryError(MlopsError):
-    """The model registry is unreachable, inconsistent, or asked for a missing version."""
+    """The registry is unreachable, inconsistent, or asked for a missing version."""
 
 
 class ModelIntegrityError(RegistryError):

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,12 +92,32 @@ class _StepLog(io.TextIOBase):
             self._progress(f"  skipped  {skipped.group(1)} (its condition was false)")
 
 
+def _shielded(arguments: dict[str, Any], pipeline_root: Path) -> dict[str, Any]:
+    """Keep string arguments away from kfp.local's interpreter substitution.
+
+    ``kfp.local.SubprocessRunner`` swaps the text ``python3`` for the running
+    interpreter in every element of a step's command line, arguments included, so a
+    path such as ``.venv/lib/python3.11/site-packages/...`` would arrive mangled.
+    Such a local file is passed through a link under the pipeline root instead.
+    """
+    shielded = dict(arguments)
+    links = pipeline_root / "inputs"
+    for key, value in arguments.items():
+        if isinstance(value, str) and "python3" in value and Path(value).exists():
+            links.mkdir(parents=True, exist_ok=True)
+            link = links / f"{key}-{Path(value).name}"
+            link.unlink(missing_ok=True)
+            link.symlink_to(Path(value).resolve())
+            shielded[key] = str(link)
+    return shielded
+
+
 def run_locally(
     pipeline: Any,
     arguments: dict[str, Any],
     *,
     pipeline_root: Path,
-    progress: Callable[[str], None] = print,
+    progress: Callable[[str], None] | None = None,
 ) -> LocalRun:
     """Runs ``pipeline`` with ``kfp.local.SubprocessRunner`` in this environment.
 
@@ -103,7 +125,8 @@ def run_locally(
         pipeline: A KFP pipeline function.
         arguments: The pipeline's parameters.
         pipeline_root: Where step outputs and the log file go (created if missing).
-        progress: Called with one line per step event.
+        progress: Called with one line per step event; the default prints to the
+            terminal's stdout (step logs themselves go to the log file).
 
     Returns:
         The run's outputs, log file and steps.
@@ -121,11 +144,19 @@ def run_locally(
         pipeline_root=str(pipeline_root),
         raise_on_error=True,
     )
+    terminal = sys.stdout
+
+    def to_terminal(line: str) -> None:
+        print(line, file=terminal, flush=True)
+
     with log_path.open("w", encoding="utf-8") as handle:
-        step_log = _StepLog(handle, progress)
+        step_log = _StepLog(handle, progress or to_terminal)
         try:
-            with contextlib.redirect_stdout(step_log):
-                task = pipeline(**arguments)
+            with contextlib.redirect_stdout(step_log), warnings.catch_warnings():
+                # Steps run in this environment on purpose: the suite's image holds
+                # exactly this package, so the base-image warning does not apply.
+                warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+                task = pipeline(**_shielded(arguments, pipeline_root))
         except Exception as error:  # kfp.local raises RuntimeError on a failed step
             if step_log.step_errors:
                 raise PipelineRunError(step_log.step_errors[-1]) from None

@@ -7,12 +7,13 @@ train ─ evaluate ─ infra-validate ─ approve ─ (approved) register
 ```
 """
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 from kfp import dsl
 
 from mlops_suite.components.factory import DEFAULT_IMAGE, build_components
+from mlops_suite.pipelines.platform import PORTABLE, on_target
 
 PIPELINE_NAME = "mlops-training"
 
@@ -29,16 +30,21 @@ class TrainingOutputs(NamedTuple):
 
 
 @lru_cache(maxsize=8)
-def build_training_pipeline(image: str = DEFAULT_IMAGE) -> Any:
+def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) -> Any:
     """Builds the training pipeline with every step running in ``image``.
 
     Args:
         image: The component image (a compile-time setting).
+        target: ``portable`` for the spec that runs on kfp.local, Kubeflow Pipelines
+            and Vertex AI alike; ``kfp`` for the Kubeflow Pipelines variant whose
+            steps read the object store of a KFP install (s3://mlpipeline, see
+            :func:`~mlops_suite.pipelines.platform.on_target`).
 
     Returns:
         The KFP pipeline, ready to compile or to run with ``kfp.local``.
     """
     c = build_components(image)
+    place = partial(on_target, target)
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
@@ -65,6 +71,13 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE) -> Any:
         thresholds_json: str = DEFAULT_THRESHOLDS,
         max_regression: float = 0.01,
         unseen_tolerance: float = -1.0,
+        deploy: bool = False,
+        serving_namespace: str = "kubeflow",
+        serving_mode: str = "raw",
+        storage_uri: str = "",
+        canary_traffic_percent: int = 10,
+        serving_service_account: str = "kfp-mlops-model-storage",
+        deploy_timeout_s: int = 600,
     ) -> TrainingOutputs:
         """Trains, approves and registers a scikit-learn model on a tabular dataset.
 
@@ -88,16 +101,28 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE) -> Any:
             max_regression: Tolerated relative drop against the champion.
             unseen_tolerance: Share of unseen categories tolerated in every
                 categorical column; negative to use the schema's bounds.
+            deploy: Serve the newly registered version with KServe (needs a cluster
+                with KServe; false for local runs).
+            serving_namespace: The namespace of the InferenceService.
+            serving_mode: raw (KServe RawDeployment) or serverless (Knative, canary).
+            storage_uri: The registry as the cluster's storage initializer reads
+                it; empty for registry_uri.
+            canary_traffic_percent: A new version's share of traffic until its
+                smoke request passes (serverless mode).
+            serving_service_account: The ServiceAccount with storage credentials.
+            deploy_timeout_s: Seconds each rollout step may take to become Ready.
         """
-        ingested = c.ingest_data(source_uri=data_uri)
+        ingested = place(c.ingest_data(source_uri=data_uri))
         profiled = c.profile_data(dataset=ingested.outputs["dataset"])
-        validated = c.validate_data(
-            dataset=ingested.outputs["dataset"],
-            inferred_schema=profiled.outputs["schema"],
-            label=label,
-            task=task,
-            curated_schema_uri=schema_uri,
-            unseen_tolerance=unseen_tolerance,
+        validated = place(
+            c.validate_data(
+                dataset=ingested.outputs["dataset"],
+                inferred_schema=profiled.outputs["schema"],
+                label=label,
+                task=task,
+                curated_schema_uri=schema_uri,
+                unseen_tolerance=unseen_tolerance,
+            )
         )
         split = c.split_data(
             dataset=ingested.outputs["dataset"],
@@ -150,21 +175,23 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE) -> Any:
             model_name=model_name,
             max_rows=20,
         )
-        approved = c.approve_model(
-            model=trained.outputs["model"],
-            test=split.outputs["test"],
-            evaluation=evaluated.outputs["evaluation"],
-            infra_blessing=infra.outputs["blessing"],
-            registry_uri=registry_uri,
-            model_name=model_name,
-            thresholds_json=thresholds_json,
-            max_regression=max_regression,
+        approved = place(
+            c.approve_model(
+                model=trained.outputs["model"],
+                test=split.outputs["test"],
+                evaluation=evaluated.outputs["evaluation"],
+                infra_blessing=infra.outputs["blessing"],
+                registry_uri=registry_uri,
+                model_name=model_name,
+                thresholds_json=thresholds_json,
+                max_regression=max_regression,
+            )
         )
         # Approval and registration read and write the registry, which is the one
         # place that remembers across runs: never serve them from the cache.
         approved.set_caching_options(False)
         with dsl.If(approved.outputs["Output"] == True, name="approved"):  # noqa: E712
-            c.register_model(
+            registered = c.register_model(
                 model=trained.outputs["model"],
                 blessing=approved.outputs["blessing"],
                 evaluation=evaluated.outputs["evaluation"],
@@ -175,6 +202,23 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE) -> Any:
                 component_image=c.image,
                 pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             ).set_caching_options(False)
+            place(registered)
+            with dsl.If(deploy == True, name="deploy"):  # noqa: E712
+                place(
+                    c.deploy_model(
+                        model=trained.outputs["model"],
+                        test=split.outputs["test"],
+                        model_name=model_name,
+                        version=registered.outputs["Output"],
+                        storage_uri=storage_uri,
+                        registry_uri=registry_uri,
+                        namespace=serving_namespace,
+                        mode=serving_mode,
+                        canary_traffic_percent=canary_traffic_percent,
+                        service_account=serving_service_account,
+                        timeout_s=deploy_timeout_s,
+                    ).set_caching_options(False)
+                )
 
         return TrainingOutputs(
             approved=approved.outputs["Output"], reason=approved.outputs["reason"]

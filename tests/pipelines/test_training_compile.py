@@ -1,0 +1,91 @@
+"""Tier 3: every pipeline compiles, and its spec is the reviewed golden YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops_suite.compile import compile_all
+from mlops_suite.components.factory import DEFAULT_IMAGE
+from mlops_suite.submit import check_vertex_constraints, read_pipeline_spec
+
+GOLDEN = Path(__file__).parents[1] / "golden"
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("compiled")
+    return {path.stem: path for path in compile_all(out)}
+
+
+def test_every_pipeline_matches_its_golden_yaml(compiled: dict[str, Path]) -> None:
+    assert compiled, "no pipeline was compiled"
+    for name, path in compiled.items():
+        golden = GOLDEN / f"{name}.yaml"
+        assert golden.exists(), f"{golden} is missing: run `make golden` and review it"
+        assert path.read_text() == golden.read_text(), (
+            f"the compiled {name} pipeline differs from {golden}; if the change is "
+            "intended, run `make golden` and review the diff"
+        )
+
+
+def test_every_step_runs_in_the_image_given_at_compile_time(tmp_path: Path) -> None:
+    image = "registry.example/team/mlops:test-123"
+    for path in compile_all(tmp_path, image=image):
+        spec = read_pipeline_spec(path)
+        images = {
+            executor["container"]["image"]
+            for executor in spec["deploymentSpec"]["executors"].values()
+        }
+        assert images == {image}, f"{path.name} uses {images}"
+    defaults = compile_all(tmp_path / "default")
+    spec = read_pipeline_spec(defaults[0])
+    images = {
+        e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()
+    }
+    assert images == {DEFAULT_IMAGE}
+
+
+def test_training_pipeline_wires_tuning_approval_and_registration(
+    compiled: dict[str, Path],
+) -> None:
+    spec = yaml.safe_load(compiled["training"].read_text())
+    assert spec["pipelineInfo"]["name"] == "mlops-training"
+    text = compiled["training"].read_text()
+    # Trials fan out in parallel and registration only runs on approval.
+    assert "parameterIterator" in text
+    assert "approve-model-Output" in text
+    dag_tasks = spec["root"]["dag"]["tasks"]
+    assert {"ingest-data", "profile-data", "validate-data", "split-data"} <= set(
+        dag_tasks
+    )
+    assert (
+        spec["root"]["inputDefinitions"]["parameters"]["tune"]["defaultValue"] is False
+    )
+
+
+def test_portable_specs_meet_vertex_constraints_and_kfp_variants_are_separate(
+    compiled: dict[str, Path],
+) -> None:
+    for name, path in compiled.items():
+        spec = read_pipeline_spec(path)
+        problems = check_vertex_constraints(spec)
+        if name.endswith("-kfp"):
+            # The KFP-only variant carries kfp-kubernetes settings Vertex rejects.
+            assert any("kubernetes" in problem for problem in problems), problems
+        else:
+            assert problems == [], f"{name}: {problems}"
+
+
+def test_kfp_variant_gives_registry_steps_the_object_store_credentials(
+    compiled: dict[str, Path],
+) -> None:
+    documents = list(yaml.safe_load_all(compiled["training-kfp"].read_text()))
+    executors = documents[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for step in ("exec-ingest-data", "exec-approve-model", "exec-register-model"):
+        secret = executors[step]["secretAsEnv"][0]
+        assert secret["secretName"] == "mlpipeline-minio-artifact"
+        envs = {item["envVar"] for item in secret["keyToEnv"]}
+        assert envs == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}

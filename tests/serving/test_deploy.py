@@ -1,0 +1,469 @@
+"""Deploying with the real Kubernetes client against a fake API server (k8s_fake.py).
+
+Every test runs the whole path a pipeline step takes: server-side apply over HTTP,
+status polling, the smoke callable, canary promotion and rollback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+
+from mlops_suite.errors import DeploymentError
+from mlops_suite.serving.deploy import (
+    FIELD_MANAGER,
+    DeploymentRolledBack,
+    deploy,
+    load_kube_api,
+)
+from mlops_suite.serving.inference_service import build_inference_service
+
+
+def _load_fake() -> ModuleType:
+    # pytest runs with --import-mode=importlib, so a sibling module is loaded by path.
+    name = "tests_serving_k8s_fake"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).with_name("k8s_fake.py")
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+k8s_fake = _load_fake()
+
+NAMESPACE = "serving"
+NAME = "penguins"
+FAST: dict[str, Any] = {"timeout_s": 5.0, "poll_s": 0.01}
+
+
+def uri(version: int) -> str:
+    return f"s3://mlpipeline/registry/{NAME}/v{version}"
+
+
+def isvc(version: int, mode: str = "raw", **extra: Any) -> dict[str, Any]:
+    return build_inference_service(
+        name=NAME,
+        namespace=NAMESPACE,
+        storage_uri=uri(version),
+        model_version=version,
+        model_sha256=f"{version:x}" * 64,
+        mode=mode,  # type: ignore[arg-type]
+        **extra,
+    )
+
+
+def served(fake: Any) -> dict[str, Any]:
+    obj = fake.get(NAMESPACE, NAME)
+    assert obj is not None
+    return obj
+
+
+def served_uri(fake: Any) -> str:
+    return str(served(fake)["spec"]["predictor"]["model"]["storageUri"])
+
+
+def applied(fake: Any) -> list[tuple[str, int | None]]:
+    """(storageUri, canaryTrafficPercent) of every server-side apply, in order."""
+    return [
+        (
+            body["spec"]["predictor"]["model"]["storageUri"],
+            body["spec"]["predictor"].get("canaryTrafficPercent"),
+        )
+        for body in k8s_fake.iter_patch_bodies(fake)
+    ]
+
+
+class Smoke:
+    """Records the URLs it was called with; fails when told to."""
+
+    def __init__(self, fail_with: str | None = None) -> None:
+        self.urls: list[str] = []
+        self.fail_with = fail_with
+
+    def __call__(self, url: str) -> None:
+        self.urls.append(url)
+        if self.fail_with:
+            raise DeploymentError(self.fail_with)
+
+
+@pytest.fixture
+def fake() -> Iterator[Any]:
+    with k8s_fake.FakeKube() as server:
+        yield server
+
+
+@pytest.fixture
+def api(fake: Any) -> k8s.CustomObjectsApi:
+    return fake.client()
+
+
+def test_first_deploy_creates_waits_for_ready_and_smokes(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    fake.ready_after = 3
+    smoke = Smoke()
+    result = deploy(isvc(1), api=api, smoke=smoke, **FAST)
+
+    assert result.action == "created"
+    assert (result.model_version, result.storage_uri) == ("v1", uri(1))
+    assert (
+        result.internal_url == f"http://{NAME}-predictor.{NAMESPACE}.svc.cluster.local"
+    )
+    assert smoke.urls == [result.internal_url]
+    assert served_uri(fake) == uri(1)
+    (write,) = fake.writes()
+    assert write.method == "PATCH"
+    assert write.path == (
+        f"/apis/serving.kserve.io/v1beta1/namespaces/{NAMESPACE}/inferenceservices/{NAME}"
+    )
+    assert write.content_type == "application/apply-patch+yaml"
+    assert write.query == {"fieldManager": FIELD_MANAGER, "force": "true"}
+    assert write.body["metadata"]["labels"]["kfp-mlops-suite.io/model-version"] == "v1"
+
+
+def test_redeploying_the_same_version_writes_nothing(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    deploy(isvc(1), api=api, **FAST)
+    before = served(fake)["metadata"]["resourceVersion"]
+    writes = len(fake.writes())
+
+    smoke = Smoke()
+    result = deploy(isvc(1), api=api, smoke=smoke, **FAST)
+
+    assert result.action == "unchanged"
+    assert len(fake.writes()) == writes
+    assert served(fake)["metadata"]["resourceVersion"] == before
+    assert smoke.urls, "an unchanged service is still checked"
+
+
+def test_raw_update_waits_for_the_new_generation_before_smoking(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    fake.put(isvc(1))
+    fake.ready_after = 4
+    seen: list[tuple[int, int]] = []
+
+    def smoke(url: str) -> None:
+        obj = served(fake)
+        seen.append(
+            (obj["metadata"]["generation"], obj["status"]["observedGeneration"])
+        )
+
+    result = deploy(isvc(2), api=api, smoke=smoke, **FAST)
+
+    assert result.action == "updated"
+    assert result.previous_model_version == "v1"
+    assert served_uri(fake) == uri(2)
+    # Ready left over from v1's generation did not count: KServe had seen v2's spec.
+    assert seen == [(2, 2)]
+    assert applied(fake) == [(uri(2), None)]
+
+
+def test_serverless_new_version_gets_a_canary_share_then_all_traffic(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    # Created by `kubectl apply -k` of the gke overlay, which leaves a 10 % canary.
+    fake.put(isvc(1, "serverless", canary_traffic_percent=10), manager="kubectl")
+    during_smoke: list[dict[str | None, int]] = []
+    result = deploy(
+        isvc(2, "serverless"),
+        api=api,
+        smoke=lambda url: during_smoke.append(fake.traffic(NAMESPACE, NAME)),
+        **FAST,
+    )
+
+    assert result.action == "promoted"
+    assert during_smoke == [{uri(2): 10, uri(1): 90}]
+    assert fake.traffic(NAMESPACE, NAME) == {uri(2): 100}
+    assert applied(fake) == [(uri(2), 10), (uri(2), 100)]
+    assert served(fake)["spec"]["predictor"]["canaryTrafficPercent"] == 100
+
+
+def test_the_canary_share_comes_from_the_object(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    fake.put(isvc(1, "serverless"))
+    shares: list[dict[str | None, int]] = []
+    deploy(
+        isvc(2, "serverless", canary_traffic_percent=25),
+        api=api,
+        smoke=lambda url: shares.append(fake.traffic(NAMESPACE, NAME)),
+        **FAST,
+    )
+    assert shares == [{uri(2): 25, uri(1): 75}]
+
+
+def test_canary_smoke_uses_the_new_revisions_tagged_url_when_kserve_reports_one(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    tagged = isvc(1, "serverless")
+    tagged["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] = "true"
+    fake.put(tagged)
+    new = isvc(2, "serverless")
+    new["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] = "true"
+    smoke = Smoke()
+    deploy(new, api=api, smoke=smoke, **FAST)
+    assert smoke.urls == [f"http://latest-{NAME}-predictor.{NAMESPACE}.example.com"]
+
+
+def test_a_failed_canary_is_rolled_back_without_ever_taking_all_traffic(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    fake.put(isvc(1, "serverless"))
+    with pytest.raises(DeploymentRolledBack) as raised:
+        deploy(
+            isvc(2, "serverless"),
+            api=api,
+            smoke=Smoke("predictions differ at 3 of 20 rows"),
+            **FAST,
+        )
+
+    message = str(raised.value)
+    assert f"InferenceService {NAMESPACE}/{NAME}" in message
+    assert (
+        "smoke request" in message and "predictions differ at 3 of 20 rows" in message
+    )
+    assert "v1 was restored" in message
+    assert isinstance(raised.value, DeploymentError)
+    assert raised.value.result.action == "rolled_back"
+    assert raised.value.result.storage_uri == uri(1)
+    # v2 had its 10 %; the old spec came back at 0 % (traffic pinned to v1's revision)
+    # and only then exactly as it was (no canary field), so v2 never got more than its
+    # canary share.
+    assert applied(fake) == [(uri(2), 10), (uri(1), 0), (uri(1), None)]
+    obj = served(fake)
+    assert obj["spec"]["predictor"]["model"]["storageUri"] == uri(1)
+    assert obj["metadata"]["labels"]["kfp-mlops-suite.io/model-version"] == "v1"
+    assert obj["metadata"]["annotations"]["kfp-mlops-suite.io/model-sha256"] == "1" * 64
+    assert fake.traffic(NAMESPACE, NAME) == {uri(1): 100}
+
+
+def test_a_failed_smoke_in_raw_mode_restores_the_previous_spec(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    fake.put(isvc(1, logger_url="http://kfp-mlops-log-sink/"))
+    with pytest.raises(DeploymentError, match="smoke request") as raised:
+        deploy(isvc(2), api=api, smoke=Smoke("HTTP 500"), **FAST)
+
+    assert "v1 was restored and is serving again" in str(raised.value)
+    assert applied(fake) == [(uri(2), None), (uri(1), None)]
+    restored = served(fake)
+    assert restored["spec"]["predictor"]["model"]["storageUri"] == uri(1)
+    # The restored object is the previous one, fields v2 dropped included.
+    assert (
+        restored["spec"]["predictor"]["logger"]["url"] == "http://kfp-mlops-log-sink/"
+    )
+    assert (
+        restored["status"]["observedGeneration"] == restored["metadata"]["generation"]
+    )
+
+
+def test_a_version_that_never_gets_ready_times_out_and_is_rolled_back(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    fake.put(isvc(1))
+    fake.never_ready.add(uri(2))
+    started = time.monotonic()
+    with pytest.raises(DeploymentError) as raised:
+        deploy(isvc(2), api=api, timeout_s=0.3, poll_s=0.02)
+
+    assert time.monotonic() - started < 5
+    message = str(raised.value)
+    assert "timed out after 0.3 s waiting for Ready" in message
+    assert "MinimumReplicasUnavailable" in message
+    assert f"{NAMESPACE}/{NAME}" in message and "v1 was restored" in message
+    assert served_uri(fake) == uri(1)
+
+
+def test_a_failed_model_load_is_reported_without_waiting_for_the_timeout(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    fake.put(isvc(1))
+    fake.failing[uri(2)] = "model.joblib could not be unpickled"
+    started = time.monotonic()
+    with pytest.raises(DeploymentError) as raised:
+        deploy(isvc(2), api=api, timeout_s=60, poll_s=0.01)
+
+    assert time.monotonic() - started < 5
+    assert "ModelLoadFailed: model.joblib could not be unpickled" in str(raised.value)
+    assert served_uri(fake) == uri(1)
+
+
+def test_a_conflict_on_apply_is_a_clear_error_and_changes_nothing(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    fake.put(isvc(1))
+    before = served(fake)
+    fake.fail_next(409, methods={"PATCH"})
+    with pytest.raises(DeploymentError) as raised:
+        deploy(isvc(2), api=api, **FAST)
+
+    message = str(raised.value)
+    assert "409 Conflict when applying it" in message
+    assert "v1 keeps serving" in message
+    assert served(fake) == before
+
+
+def test_a_server_error_when_reading_is_a_clear_error(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    fake.put(isvc(1))
+    fake.fail_next(500)
+    with pytest.raises(DeploymentError) as raised:
+        deploy(isvc(2), api=api, **FAST)
+
+    message = str(raised.value)
+    assert "500 Internal Server Error when reading it" in message
+    assert f"InferenceService {NAMESPACE}/{NAME}" in message
+    assert "nothing was changed" in message
+    assert not fake.writes()
+
+
+def test_a_transient_error_while_waiting_is_retried(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    fake.ready_after = 2
+    # The first GET (the initial read) passes; the next two polls get 503.
+    fake.fail_next(503, times=2, methods={"GET"}, skip=1)
+    result = deploy(isvc(1), api=api, **FAST)
+    assert result.action == "created"
+    assert sum(1 for r in fake.requests if r.method == "GET") >= 4
+
+
+def test_a_first_deploy_that_fails_says_there_was_nothing_to_restore(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    with pytest.raises(DeploymentError) as raised:
+        deploy(isvc(1), api=api, smoke=Smoke("connection refused"), **FAST)
+    assert not isinstance(raised.value, DeploymentRolledBack)
+    assert "nothing was serving before" in str(raised.value)
+    assert "left in place for inspection" in str(raised.value)
+
+
+def test_a_cluster_without_kserve_is_told_apart_from_a_missing_service(
+    fake: Any,
+) -> None:
+    configuration = k8s.Configuration()
+    # Every path under this prefix is unknown to the server, like a cluster that
+    # has no serving.kserve.io API group.
+    configuration.host = f"{fake.url}/no-kserve"
+    api_client = k8s.ApiClient(configuration)
+    try:
+        with pytest.raises(DeploymentError, match="is KServe installed") as raised:
+            deploy(isvc(1), api=api_client, **FAST)
+    finally:
+        api_client.close()
+    assert "nothing was changed" in str(raised.value)
+    assert not fake.writes()
+
+
+def test_an_unreachable_api_server_is_named(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    configuration = k8s.Configuration()
+    configuration.host = f"http://127.0.0.1:{port}"
+    api_client = k8s.ApiClient(configuration)
+    try:
+        with pytest.raises(DeploymentError) as raised:
+            deploy(isvc(1), api=api_client, **FAST)
+    finally:
+        api_client.close()
+    message = str(raised.value)
+    assert (
+        f"Kubernetes API server at http://127.0.0.1:{port} cannot be reached" in message
+    )
+    assert "Connection refused" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda obj: obj["metadata"].pop("namespace"), "metadata.namespace"),
+        (lambda obj: obj["spec"]["predictor"]["model"].pop("storageUri"), "storageUri"),
+        (
+            lambda obj: obj["metadata"]["annotations"].pop(
+                "serving.kserve.io/deploymentMode"
+            ),
+            "mode='raw'",
+        ),
+        (
+            lambda obj: obj["spec"]["predictor"].update(canaryTrafficPercent=10),
+            "RawDeployment mode",
+        ),
+    ],
+)
+def test_an_object_deploy_cannot_serve_is_refused_before_any_request(
+    fake: Any, api: k8s.CustomObjectsApi, change: Any, named: str
+) -> None:
+    obj = isvc(1)
+    change(obj)
+    with pytest.raises(DeploymentError, match=named):
+        deploy(obj, api=api, **FAST)
+    assert fake.requests == []
+
+
+def test_the_mode_argument_must_agree_with_the_annotation(
+    fake: Any, api: k8s.CustomObjectsApi
+) -> None:
+    with pytest.raises(DeploymentError, match="make them agree"):
+        deploy(isvc(1, "raw"), api=api, mode="serverless", **FAST)
+    unannotated = isvc(1)
+    del unannotated["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
+    result = deploy(unannotated, api=api, mode="raw", **FAST)
+    assert result.action == "created"
+    annotations = served(fake)["metadata"]["annotations"]
+    assert annotations["serving.kserve.io/deploymentMode"] == "RawDeployment"
+
+
+def test_load_kube_api_reads_a_kubeconfig(fake: Any, tmp_path: Path) -> None:
+    fake.put(isvc(1))
+    kubeconfig = fake.write_kubeconfig(tmp_path / "config", context="lab")
+    api = load_kube_api(kubeconfig, context="lab", in_cluster=False)
+    try:
+        assert deploy(isvc(1), api=api, **FAST).action == "unchanged"
+    finally:
+        api.api_client.close()
+
+
+def test_load_kube_api_falls_back_to_the_kubeconfig_outside_a_working_pod(
+    fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Looks like a pod, but there is no service-account token to use.
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    monkeypatch.setenv("KUBECONFIG", str(fake.write_kubeconfig(tmp_path / "config")))
+    api = load_kube_api()
+    try:
+        assert api.api_client.configuration.host == fake.url
+    finally:
+        api.api_client.close()
+
+
+def test_load_kube_api_says_what_it_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    missing = tmp_path / "no-such-kubeconfig"
+    with pytest.raises(DeploymentError) as raised:
+        load_kube_api(missing)
+    message = str(raised.value)
+    assert str(missing) in message and "\n" not in message
+
+    with pytest.raises(DeploymentError, match="in-cluster"):
+        load_kube_api(in_cluster=True)

@@ -1,0 +1,239 @@
+"""The V1 smoke request, against a tiny local server that answers KServe's V1 protocol.
+
+The server predicts with the real model folder from ``conftest.py`` (the serving
+contract's Pipeline on penguins), the way KServe's sklearn runtime does: the request's
+``instances`` become ``np.array(rows, dtype=object)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import socket
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_suite.artifacts import MODEL_FILE
+from mlops_suite.errors import DeploymentError
+from mlops_suite.serving.deploy import DeploymentRolledBack, deploy, v1_smoke_request
+from mlops_suite.serving.inference_service import build_inference_service
+
+Answer = Callable[[str, dict[str, Any]], tuple[int, Any]]
+
+
+def _load_fake() -> ModuleType:
+    # pytest runs with --import-mode=importlib, so a sibling module is loaded by path.
+    name = "tests_serving_k8s_fake"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).with_name("k8s_fake.py")
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+k8s_fake = _load_fake()
+
+
+class V1Server:
+    """Answers ``POST /v1/models/<name>:predict`` with ``answer(name, body)``."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.bodies: list[Any] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                owner.bodies.append(body)
+                prefix, suffix = "/v1/models/", ":predict"
+                if self.path.startswith(prefix) and self.path.endswith(suffix):
+                    code, payload = owner.answer(
+                        self.path[len(prefix) : -len(suffix)], body
+                    )
+                else:
+                    code, payload = 404, {"error": f"no route {self.path}"}
+                data = (
+                    payload
+                    if isinstance(payload, bytes)
+                    else json.dumps(payload).encode()
+                )
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                """Keep test output quiet."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> V1Server:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def model(good_model_dir: Path) -> Any:
+    return joblib.load(good_model_dir / MODEL_FILE)
+
+
+@pytest.fixture(scope="module")
+def rows(sample_rows: pd.DataFrame, feature_names: list[str]) -> list[list[Any]]:
+    """The sample rows in the V1 form: feature values in training order, NaN kept."""
+    return sample_rows[feature_names].astype(object).values.tolist()
+
+
+def predict_with(model: Any) -> Answer:
+    def answer(name: str, body: dict[str, Any]) -> tuple[int, Any]:
+        instances = np.array(body["instances"], dtype=object)
+        with warnings.catch_warnings():
+            # Fitted on a DataFrame, asked with an array: expected in the V1 form.
+            warnings.filterwarnings("ignore", "X does not have valid feature names")
+            predictions = model.predict(instances)
+        return 200, {"predictions": predictions.tolist()}
+
+    return answer
+
+
+@pytest.fixture
+def v1(model: Any) -> Iterator[V1Server]:
+    with V1Server(predict_with(model)) as server:
+        yield server
+
+
+def test_accepts_what_the_served_model_predicts(
+    v1: V1Server, rows: list[list[Any]], expected_predictions: list[str]
+) -> None:
+    predictions = v1_smoke_request(v1.url, "penguins", rows, expected_predictions)
+
+    assert predictions == expected_predictions
+    sent = v1.bodies[0]["instances"]
+    # Missing values travel as JSON null, never as NaN (which is not JSON).
+    assert any(value is None for row in sent for value in row)
+    assert len(sent) == len(rows)
+
+
+def test_wrong_predictions_name_how_many_rows_and_the_first(
+    v1: V1Server, rows: list[list[Any]], expected_predictions: list[str]
+) -> None:
+    wrong = ["Gentoo" if p != "Gentoo" else "Adelie" for p in expected_predictions[:3]]
+    expected = wrong + expected_predictions[3:]
+    with pytest.raises(DeploymentError) as raised:
+        v1_smoke_request(v1.url, "penguins", rows, expected)
+    message = str(raised.value)
+    assert f"at 3 of {len(rows)} rows" in message
+    assert f"row 0 expected {wrong[0]!r}, got {expected_predictions[0]!r}" in message
+
+
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        ((500, {"error": "model not loaded"}), 'answered HTTP 500 ({"error": "model'),
+        ((200, {"outputs": []}), "no 'predictions' list"),
+        ((200, {"predictions": ["Adelie"]}), "returned 1 predictions for 2 rows"),
+        ((200, b"<html>gateway</html>"), "not JSON"),
+    ],
+)
+def test_a_bad_answer_is_one_clear_sentence(
+    answer: tuple[int, Any], named: str
+) -> None:
+    with V1Server(lambda name, body: answer) as server:
+        with pytest.raises(DeploymentError) as raised:
+            v1_smoke_request(server.url, "penguins", [[1.0], [2.0]])
+    assert named in str(raised.value)
+    assert f"{server.url}/v1/models/penguins:predict" in str(raised.value)
+
+
+def test_an_unreachable_model_server_is_named() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(DeploymentError, match=f"127.0.0.1:{port}.*got no answer"):
+        v1_smoke_request(f"http://127.0.0.1:{port}", "penguins", [[1.0]], timeout_s=2)
+
+
+def test_deploy_rolls_back_a_version_that_answers_wrongly(
+    model: Any, rows: list[list[Any]], expected_predictions: list[str]
+) -> None:
+    """End to end: the fake cluster serves v1 and v2 at one URL, v2 answers wrongly."""
+    uris = {v: f"s3://mlpipeline/registry/penguins/v{v}" for v in (1, 2)}
+
+    def isvc(version: int) -> dict[str, Any]:
+        return build_inference_service(
+            name="penguins",
+            namespace="kubeflow",
+            storage_uri=uris[version],
+            model_version=version,
+            model_sha256=str(version) * 64,
+            mode="raw",
+        )
+
+    with k8s_fake.FakeKube() as cluster:
+
+        def answer(name: str, body: dict[str, Any]) -> tuple[int, Any]:
+            live = cluster.get("kubeflow", name)
+            code, payload = predict_with(model)(name, body)
+            if live["spec"]["predictor"]["model"]["storageUri"] == uris[2]:
+                payload["predictions"] = ["Adelie"] * len(payload["predictions"])
+            return code, payload
+
+        with V1Server(answer) as server:
+            cluster.serve_url = server.url
+            cluster.put(isvc(1))
+            smoke = functools.partial(
+                v1_smoke_request,
+                model_name="penguins",
+                instances=rows,
+                expected=expected_predictions,
+            )
+            api = cluster.client()
+            unchanged = deploy(isvc(1), api=api, smoke=smoke, timeout_s=5, poll_s=0.01)
+            assert unchanged.action == "unchanged"
+            assert unchanged.smoke_url == server.url
+
+            with pytest.raises(DeploymentRolledBack) as raised:
+                deploy(isvc(2), api=api, smoke=smoke, timeout_s=5, poll_s=0.01)
+
+            assert "differ from the expected ones" in str(raised.value)
+            assert "v1 was restored" in str(raised.value)
+            live = cluster.get("kubeflow", "penguins")
+            assert live["spec"]["predictor"]["model"]["storageUri"] == uris[1]
+            # And v1 answers correctly again at the same URL.
+            assert v1_smoke_request(server.url, "penguins", rows, expected_predictions)

@@ -1,0 +1,263 @@
+"""The InferenceService object: stock sklearn, a registry version, restricted, valid."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from mlops_suite.errors import DeploymentError
+from mlops_suite.serving.inference_service import build_inference_service, mode_of
+from mlops_suite.serving.manifests import write_overlay
+
+SHA = "ab" * 32
+CRD_FILE = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "schemas"
+    / "kserve"
+    / "serving.kserve.io_inferenceservices.yaml"
+)
+
+
+def build(**overrides: Any) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "name": "penguins",
+        "namespace": "serving",
+        "storage_uri": "s3://mlpipeline/registry/penguins/v3",
+        "model_version": 3,
+        "model_sha256": SHA,
+        "mode": "raw",
+    }
+    arguments.update(overrides)
+    return build_inference_service(**arguments)
+
+
+def _strict(schema: Any) -> Any:
+    """The CRD schema, rejecting unknown fields as the API server's strict mode does."""
+    if isinstance(schema, dict):
+        strict = {key: _strict(value) for key, value in schema.items()}
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            strict["additionalProperties"] = False
+        return strict
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    return schema
+
+
+@pytest.fixture(scope="module")
+def crd_validator() -> jsonschema.protocols.Validator:
+    """The InferenceService v1beta1 schema from KServe's CRD, kept beside the repo."""
+    if not CRD_FILE.is_file():
+        pytest.skip(f"KServe CRD schema not found at {CRD_FILE}")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    crd = yaml.load(CRD_FILE.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
+    schema = _strict(version["schema"]["openAPIV3Schema"])
+    # metadata is typed only as "object" in the CRD; the API server checks it.
+    schema["properties"]["metadata"] = {"type": "object"}
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def test_serves_the_registry_version_with_the_stock_sklearn_runtime() -> None:
+    isvc = build()
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert isvc["kind"] == "InferenceService"
+    assert isvc["metadata"]["name"] == "penguins"
+    assert isvc["metadata"]["namespace"] == "serving"
+    model = isvc["spec"]["predictor"]["model"]
+    assert model["modelFormat"] == {"name": "sklearn"}
+    assert model["storageUri"] == "s3://mlpipeline/registry/penguins/v3"
+    # No container name, runtime or image: KServe picks its own sklearn server.
+    assert set(model) == {"modelFormat", "storageUri", "resources", "securityContext"}
+
+
+def test_records_model_version_and_hash_on_the_service_and_its_pods() -> None:
+    isvc = build()
+    labels = isvc["metadata"]["labels"]
+    assert labels["kfp-mlops-suite.io/model-name"] == "penguins"
+    assert labels["kfp-mlops-suite.io/model-version"] == "v3"
+    assert labels["app.kubernetes.io/part-of"] == "kfp-mlops-suite"
+    assert isvc["metadata"]["annotations"]["kfp-mlops-suite.io/model-sha256"] == SHA
+    assert isvc["spec"]["predictor"]["labels"] == {
+        "kfp-mlops-suite.io/model-name": "penguins",
+        "kfp-mlops-suite.io/model-version": "v3",
+    }
+    assert build(model_version="v3")["metadata"]["labels"] == labels
+
+
+@pytest.mark.parametrize(
+    ("mode", "annotation"), [("raw", "RawDeployment"), ("serverless", "Serverless")]
+)
+def test_the_deployment_mode_is_an_annotation(mode: str, annotation: str) -> None:
+    isvc = build(mode=mode)
+    assert (
+        isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
+        == annotation
+    )
+    assert mode_of(isvc) == mode
+
+
+def test_a_serverless_service_can_ask_for_a_canary_share() -> None:
+    predictor = build(mode="serverless", canary_traffic_percent=20)["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 20
+    assert "canaryTrafficPercent" not in build(mode="serverless")["spec"]["predictor"]
+
+
+def test_the_predictor_is_restricted_and_gets_guaranteed_resources() -> None:
+    predictor = build(resources={"cpu": "250m", "memory": "1Gi"})["spec"]["predictor"]
+    container = predictor["model"]["securityContext"]
+    assert container["runAsNonRoot"] is True
+    assert container["runAsUser"] != 0
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]}
+    assert container["seccompProfile"] == {"type": "RuntimeDefault"}
+    pod = predictor["securityContext"]
+    assert pod == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    resources = predictor["model"]["resources"]
+    assert (
+        resources["requests"] == resources["limits"] == {"cpu": "250m", "memory": "1Gi"}
+    )
+    default = build()["spec"]["predictor"]["model"]["resources"]
+    assert default["requests"] == default["limits"]
+
+
+def test_optional_fields_appear_only_when_asked_for() -> None:
+    plain = build()["spec"]["predictor"]
+    assert {"serviceAccountName", "logger", "canaryTrafficPercent"}.isdisjoint(plain)
+    assert (plain["minReplicas"], plain["maxReplicas"]) == (1, 1)
+    full = build(
+        service_account="kfp-mlops-model-storage",
+        logger_url="http://kfp-mlops-log-sink/",
+        min_replicas=2,
+        max_replicas=4,
+    )["spec"]["predictor"]
+    assert full["serviceAccountName"] == "kfp-mlops-model-storage"
+    assert full["logger"] == {"mode": "all", "url": "http://kfp-mlops-log-sink/"}
+    assert (full["minReplicas"], full["maxReplicas"]) == (2, 4)
+
+
+def test_the_object_is_plain_json() -> None:
+    isvc = build(mode="serverless", canary_traffic_percent=10, logger_url="http://x/")
+    assert json.loads(json.dumps(isvc)) == isvc
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"mode": "serverless", "canary_traffic_percent": 10, "logger_url": "http://x/"},
+        {"service_account": "reader", "min_replicas": 2, "max_replicas": 3},
+    ],
+)
+def test_validates_against_the_kserve_crd(
+    crd_validator: jsonschema.protocols.Validator, overrides: dict[str, Any]
+) -> None:
+    crd_validator.validate(build(**overrides))
+
+
+def test_the_crd_check_catches_a_misspelled_field(
+    crd_validator: jsonschema.protocols.Validator,
+) -> None:
+    isvc = build()
+    isvc["spec"]["predictor"]["model"]["storageURI"] = isvc["spec"]["predictor"][
+        "model"
+    ].pop("storageUri")
+    with pytest.raises(jsonschema.ValidationError):
+        crd_validator.validate(isvc)
+
+
+def test_matches_the_kind_overlay_rendered_for_the_same_version(tmp_path: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed, so the overlay cannot be rendered")
+    version_folder = tmp_path / "registry" / "penguins" / "v3"
+    version_folder.mkdir(parents=True)
+    (version_folder / "metadata.json").write_text(
+        json.dumps({"version": 3, "model_sha256": SHA}), encoding="utf-8"
+    )
+    out = write_overlay(
+        registry_uri=str(tmp_path / "registry"),
+        model_name="penguins",
+        version=3,
+        storage_uri="s3://mlpipeline/registry",
+        overlay="kind",
+        output_dir=tmp_path / "overlay",
+    )
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    (overlay_isvc,) = [
+        doc
+        for doc in yaml.safe_load_all(rendered)
+        if doc and doc["kind"] == "InferenceService"
+    ]
+    ours = build(
+        namespace="kubeflow",
+        service_account="kfp-mlops-model-storage",
+        resources={"cpu": "250m", "memory": "512Mi"},
+        logger_url="http://kfp-mlops-log-sink/",
+    )
+    assert ours == overlay_isvc
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"storage_uri": "s3://mlpipeline/registry/penguins/latest"}, "latest"),
+        ({"storage_uri": "s3://mlpipeline/registry/penguins/v2"}, "version 2"),
+        ({"storage_uri": "mlpipeline/registry/penguins/v3"}, "not a URI"),
+        ({"model_version": 0}, "model_version 0"),
+        ({"model_sha256": "abc"}, "'abc'"),
+        ({"name": "Penguins_Model"}, "'Penguins_Model'"),
+        ({"namespace": "Serving"}, "'Serving'"),
+        ({"mode": "knative-ish"}, "'knative-ish'"),
+        ({"canary_traffic_percent": 10}, "serverless"),
+        ({"mode": "serverless", "canary_traffic_percent": 120}, "120"),
+        ({"min_replicas": 3, "max_replicas": 2}, "min=3 max=2"),
+        ({"min_replicas": 0}, "min=0"),
+        ({"resources": {"cpu": "1"}}, "memory"),
+        (
+            {
+                "resources": {
+                    "requests": {"cpu": "1", "memory": "1Gi"},
+                    "limits": {"cpu": "2", "memory": "1Gi"},
+                }
+            },
+            "differ from limits",
+        ),
+    ],
+)
+def test_rejects_what_cannot_be_served_with_one_sentence(
+    overrides: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(DeploymentError, match=named) as raised:
+        build(**overrides)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "mode"),
+    [("RawDeployment", "raw"), ("Standard", "raw"), ("Serverless", "serverless"),
+     ("Knative", "serverless")],
+)  # fmt: skip
+def test_reads_the_mode_under_its_old_and_new_names(annotation: str, mode: str) -> None:
+    isvc = build()
+    isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] = annotation
+    assert mode_of(isvc) == mode
+    del isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
+    assert mode_of(isvc) is None

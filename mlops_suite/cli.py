@@ -153,6 +153,97 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- mlops submit
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from mlops_suite.submit import (
+        parse_params,
+        read_pipeline_spec,
+        submit_kfp,
+        submit_vertex,
+    )
+
+    params = parse_params(args.param, read_pipeline_spec(args.file))
+    if args.target == "kfp":
+        if not args.host:
+            raise MlopsError("--target kfp needs --host, e.g. http://localhost:8080")
+        result = submit_kfp(
+            args.file,
+            host=args.host,
+            experiment=args.experiment,
+            params=params,
+            wait=args.wait,
+            enable_caching=False if args.no_cache else None,
+        )
+    else:
+        missing = [
+            flag
+            for flag, value in (
+                ("--project", args.project),
+                ("--region", args.region),
+                ("--pipeline-root", args.pipeline_root),
+            )
+            if not value
+        ]
+        if missing:
+            raise MlopsError(f"--target vertex needs {', '.join(missing)}")
+        result = submit_vertex(
+            args.file,
+            project=args.project,
+            region=args.region,
+            pipeline_root=args.pipeline_root,
+            service_account=args.service_account,
+            api_endpoint=args.api_endpoint,
+            experiment=args.experiment,
+            params=params,
+            enable_caching=not args.no_cache,
+            wait=args.wait,
+        )
+    print(result.summary())
+    return 1 if result.failed else 0
+
+
+# ---------------------------------------------------------------- mlops vertex
+def _cmd_vertex_upload(args: argparse.Namespace) -> int:
+    from mlops_suite.registry import ModelRegistry
+    from mlops_suite.vertex_registry import deploy_to_endpoint, upload_model
+
+    registry = ModelRegistry(args.registry)
+    version = args.version
+    if version is None:
+        champion = registry.champion(args.model_name)
+        if champion is None:
+            raise MlopsError(
+                f"model {args.model_name!r} has no champion in {args.registry}; "
+                "pass --version"
+            )
+        version = champion.version
+    uploaded = upload_model(
+        project=args.project,
+        region=args.region,
+        model_name=args.model_name,
+        artifact_uri=registry.version_uri(args.model_name, version),
+        version_metadata=registry.metadata(args.model_name, version),
+        api_endpoint=args.api_endpoint,
+    )
+    print(
+        f"uploaded {args.model_name} v{version} as {uploaded.versioned_resource_name}"
+    )
+    if args.endpoint:
+        deployed = deploy_to_endpoint(
+            project=args.project,
+            region=args.region,
+            model_resource=uploaded.versioned_resource_name,
+            endpoint=args.endpoint,
+            traffic_percent=args.traffic_percent,
+            machine_type=args.machine_type,
+            api_endpoint=args.api_endpoint,
+        )
+        print(
+            f"deployed to {deployed.endpoint}; traffic split {deployed.traffic_split}"
+        )
+    return 0
+
+
 def _cmd_demo_data(_: argparse.Namespace) -> int:
     from mlops_suite.demo import penguins_csv
 
@@ -260,6 +351,56 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.add_argument("--output", required=True, help="folder to write to")
     manifest.add_argument("--namespace", help="default: the overlay's")
     manifest.set_defaults(handler=_cmd_manifest)
+
+    submit = commands.add_parser(
+        "submit",
+        help="submit a compiled pipeline to Kubeflow Pipelines or Vertex AI",
+        description=(
+            "Submit a compiled pipeline YAML (mlops compile) to Kubeflow Pipelines "
+            "(kfp.Client) or Vertex AI Pipelines (aiplatform.PipelineJob, with "
+            "Application Default Credentials)."
+        ),
+    )
+    submit.add_argument("file", help="the compiled pipeline YAML")
+    submit.add_argument("--target", required=True, choices=["kfp", "vertex"])
+    submit.add_argument(
+        "--host", help="KFP: the API or UI URL, e.g. http://localhost:8080"
+    )
+    submit.add_argument("--project", help="Vertex: the Google Cloud project")
+    submit.add_argument("--region", help="Vertex: the region, e.g. us-central1")
+    submit.add_argument("--pipeline-root", help="Vertex: gs:// folder for step outputs")
+    submit.add_argument("--service-account", help="Vertex: the run's service account")
+    submit.add_argument("--api-endpoint", help="Vertex: another API endpoint (REST)")
+    submit.add_argument("--experiment", help="the experiment to file the run under")
+    submit.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a pipeline parameter; repeat for more",
+    )
+    submit.add_argument("--wait", action="store_true", help="wait for the run to end")
+    submit.add_argument("--no-cache", action="store_true", help="turn step caching off")
+    submit.set_defaults(handler=_cmd_submit)
+
+    vertex = commands.add_parser(
+        "vertex", help="Vertex AI Model Registry and Endpoints, instead of KServe"
+    )
+    vertex_commands = vertex.add_subparsers(dest="action", required=True)
+    upload = vertex_commands.add_parser(
+        "upload",
+        help="upload a registered version to Vertex AI Model Registry (and deploy it)",
+    )
+    upload.add_argument("--registry", required=True, help="a gs:// registry")
+    upload.add_argument("--model-name", required=True)
+    upload.add_argument("--version", type=int, help="default: the champion")
+    upload.add_argument("--project", required=True)
+    upload.add_argument("--region", required=True)
+    upload.add_argument("--api-endpoint")
+    upload.add_argument("--endpoint", help="also deploy to this endpoint (name or id)")
+    upload.add_argument("--traffic-percent", type=int, default=100)
+    upload.add_argument("--machine-type", default="n1-standard-2")
+    upload.set_defaults(handler=_cmd_vertex_upload)
 
     demo = commands.add_parser("demo-data", help="print the path of the penguins CSV")
     demo.set_defaults(handler=_cmd_demo_data)

@@ -1,0 +1,120 @@
+"""The ``mlops`` command line as a user meets it: exit codes and one-sentence errors."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from mlops_suite.cli import main
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("mlops: error: ") and "Traceback" not in err
+    return err
+
+
+@pytest.fixture(scope="module")
+def training_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("compiled")
+    assert main(["compile", "--output-dir", str(out)]) == 0
+    return out / "training.yaml"
+
+
+def test_compile_writes_every_pipeline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compile", "--output-dir", str(tmp_path), "--image", "x/y:1"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.yaml")) == [
+        "training-kfp.yaml",
+        "training.yaml",
+    ]
+    assert "x/y:1" in (tmp_path / "training.yaml").read_text()
+
+
+def test_submit_a_missing_file_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.yaml"
+    code = main(["submit", str(missing), "--target", "kfp", "--host", "http://x"])
+    assert code == 1
+    assert "nope.yaml" in one_error_line(capsys)
+
+
+def test_submit_an_unknown_parameter_names_it(
+    training_yaml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "submit",
+            str(training_yaml),
+            "--target",
+            "kfp",
+            "--host",
+            "http://127.0.0.1:1",
+            "--param",
+            "colour=blue",
+        ]
+    )
+    assert code == 1
+    assert "colour" in one_error_line(capsys)
+
+
+def test_submit_to_an_unreachable_host_names_it(
+    training_yaml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = f"http://127.0.0.1:{closed_port()}"
+    code = main(
+        [
+            "submit",
+            str(training_yaml),
+            "--target",
+            "kfp",
+            "--host",
+            host,
+            "--param",
+            "data_uri=/data.csv",
+            "--param",
+            "label=y",
+            "--param",
+            "model_name=m",
+            "--param",
+            "registry_uri=/r",
+        ]
+    )
+    assert code == 1
+    assert "127.0.0.1" in one_error_line(capsys)
+
+
+def test_vertex_submit_without_project_says_what_is_missing(
+    training_yaml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["submit", str(training_yaml), "--target", "vertex", "--region", "x"])
+    assert code == 1
+    err = one_error_line(capsys)
+    assert "--project" in err and "--pipeline-root" in err
+
+
+def test_serve_an_unknown_model_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["serve", "--registry", str(tmp_path), "--model-name", "ghost"])
+    assert code == 1
+    assert "ghost" in one_error_line(capsys)
+
+
+def test_registry_show_without_champion_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["registry", "show", "--registry", str(tmp_path), "--model-name", "m"])
+    assert code == 1
+    one_error_line(capsys)

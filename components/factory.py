@@ -22,6 +22,7 @@ from mlops_suite.components import (
     data,
     deployment,
     evaluation,
+    monitoring,
     registry,
     training,
 )
@@ -61,6 +62,7 @@ class Components:
     approve_model: Any
     register_model: Any
     deploy_model: Any
+    detect_drift: Any
 
 
 @lru_cache(maxsize=8)
@@ -94,4 +96,5 @@ def build_components(image: str = DEFAULT_IMAGE) -> Components:
         approve_model=component(approval.approve_model),
         register_model=component(registry.register_model),
         deploy_model=component(deployment.deploy_model),
+        detect_drift=component(monitoring.detect_drift),
     )

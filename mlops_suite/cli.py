@@ -88,6 +88,50 @@ def _cmd_run_training(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------ mlops run continuous-training
+def _cmd_run_continuous_training(args: argparse.Namespace) -> int:
+    from mlops_suite.local_run import run_locally
+    from mlops_suite.pipelines.continuous_training import (
+        build_continuous_training_pipeline,
+    )
+    from mlops_suite.registry import ModelRegistry
+
+    registry_uri = _absolute(args.registry)
+    registry = ModelRegistry(registry_uri)
+    before = registry.champion(args.model_name)
+    arguments: dict[str, Any] = {
+        "current_uri": _absolute(args.current),
+        "training_data_uri": _absolute(args.data),
+        "label": args.label,
+        "model_name": args.model_name,
+        "registry_uri": registry_uri,
+        "labels_uri": _absolute(args.labels or ""),
+        "label_column": args.label_column,
+        "force": args.force,
+        "drift_thresholds_json": json.dumps(args.drift_thresholds)
+        if args.drift_thresholds
+        else "",
+    }
+    pipeline_root = Path(args.pipeline_root).resolve()
+    print(f"mlops: running continuous training locally (outputs in {pipeline_root})")
+    run = run_locally(
+        build_continuous_training_pipeline(), arguments, pipeline_root=pipeline_root
+    )
+    after = registry.champion(args.model_name)
+    print(str(run.outputs.get("reason", "")).strip())
+    if not run.outputs.get("retrain"):
+        pass
+    elif after and (before is None or after.version != before.version):
+        print(f"Retrained: {args.model_name} v{after.version} is the new champion.")
+    else:
+        stays = f"v{before.version}" if before else "none"
+        print(f"Retrained, but the candidate was not approved; champion stays {stays}.")
+    print(
+        f"mlops: decision and drift report under {pipeline_root}; log: {run.log_path}"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------- mlops compile
 def _cmd_compile(args: argparse.Namespace) -> int:
     from mlops_suite.compile import compile_all
@@ -303,6 +347,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="tolerated relative drop against the champion (default 0.01)",
     )
     training.set_defaults(handler=_cmd_run_training)
+
+    ct = runs.add_parser(
+        "continuous-training",
+        help="check the latest data for drift and decay; retrain when it moved",
+        description="Run the continuous-training pipeline with kfp.local.",
+    )
+    ct.add_argument(
+        "--current", required=True, help="latest window: Parquet file/folder or CSV"
+    )
+    ct.add_argument("--data", required=True, help="labelled data to retrain on")
+    ct.add_argument("--label", required=True)
+    ct.add_argument("--model-name", required=True)
+    ct.add_argument("--registry", required=True)
+    ct.add_argument("--labels", help="ground truth for logged predictions (decay)")
+    ct.add_argument("--label-column", default="label", help="default: %(default)s")
+    ct.add_argument("--drift-thresholds", type=_json_object, help="thresholds as JSON")
+    ct.add_argument("--force", action="store_true", help="retrain whatever the data")
+    ct.add_argument("--pipeline-root", default=".mlops/pipeline-root")
+    ct.set_defaults(handler=_cmd_run_continuous_training)
 
     compile_ = commands.add_parser("compile", help="compile every pipeline to IR YAML")
     compile_.add_argument("--output-dir", required=True)

@@ -26,6 +26,9 @@ def compile_all(output_dir: Path, *, image: str | None = None) -> list[Path]:
     Returns:
         The written files.
     """
+    from mlops_suite.pipelines.continuous_training import (
+        build_continuous_training_pipeline,
+    )
     from mlops_suite.pipelines.training import build_training_pipeline
 
     chosen = image or DEFAULT_IMAGE
@@ -39,6 +42,8 @@ def compile_all(output_dir: Path, *, image: str | None = None) -> list[Path]:
     for name, pipeline in (
         ("training", build_training_pipeline(chosen)),
         ("training-kfp", build_training_pipeline(chosen, KFP)),
+        ("continuous-training", build_continuous_training_pipeline(chosen)),
+        ("continuous-training-kfp", build_continuous_training_pipeline(chosen, KFP)),
     ):
         path = output_dir / f"{name}.yaml"
         with tempfile.TemporaryDirectory(dir=output_dir) as scratch:

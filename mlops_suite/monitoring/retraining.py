@@ -1,0 +1,146 @@
+"""Decide whether the served model needs retraining, and say why.
+
+The continuous-training loop asks one question of the latest window of served data:
+has it moved away from what the champion was trained on (drift, against the training
+data's profile registered with the champion), or has the champion got worse on it
+(decay, when ground-truth labels have arrived)? Either one, or no champion at all,
+means retrain; the reason names the features, scores and metrics behind the decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_suite.monitoring.drift import DriftReport, detect_drift
+from mlops_suite.registry import ModelRegistry
+
+
+@dataclass(frozen=True)
+class RetrainingDecision:
+    """Whether to retrain, why, and the evidence.
+
+    Attributes:
+        retrain: True when the champion should be retrained.
+        reason: One sentence naming what moved (or that nothing did).
+        champion_version: The champion the data was compared with, if any.
+        drift: The drift report, when there was a champion to compare with.
+        decay: The decay report, when labels were given.
+    """
+
+    retrain: bool
+    reason: str
+    champion_version: int | None = None
+    drift: DriftReport | None = None
+    decay: dict[str, Any] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision as JSON-ready data."""
+        return {
+            "retrain": self.retrain,
+            "reason": self.reason,
+            "champion_version": self.champion_version,
+            "drift": self.drift.to_dict() if self.drift else None,
+            "decay": self.decay,
+        }
+
+    def to_markdown(self) -> str:
+        """A short Markdown summary for the KFP UI and the Vertex console."""
+        lines = [
+            f"## {'Retrain' if self.retrain else 'No retraining'}",
+            "",
+            self.reason,
+        ]
+        if self.drift is not None:
+            lines += ["", "| feature | metric | score | threshold | drifted |"]
+            lines += ["|---|---|---|---|---|"]
+            for name, result in self.drift.features.items():
+                entry = result.to_dict()
+                verdict = "yes" if entry["drifted"] else "no"
+                lines.append(
+                    f"| {name} | {entry['metric']} | {entry['score']:.4f} | "
+                    f"{entry['threshold']:.4f} | {verdict} |"
+                )
+        return "\n".join(lines) + "\n"
+
+
+def decide_retraining(
+    registry_uri: str,
+    model_name: str,
+    current: Any,
+    *,
+    thresholds: Any = None,
+    labels: Any = None,
+    label_column: str = "label",
+    max_metric_drop: float = 0.05,
+) -> RetrainingDecision:
+    """Compares the latest window with the champion's training profile (and labels).
+
+    Args:
+        registry_uri: The model registry.
+        model_name: The registered model's name.
+        current: The latest window: a Parquet file, a folder of Parquet batches (as
+            the payload sink writes them), a CSV file, or a DataFrame.
+        thresholds: Drift thresholds (dict, JSON file or None for the defaults).
+        labels: Ground truth for logged predictions (a file or DataFrame with
+            ``request_id`` and ``label_column``), or None to skip the decay check.
+        label_column: The labels' column.
+        max_metric_drop: The relative drop of a live metric, against the metric
+            recorded at approval, that counts as decay.
+
+    Returns:
+        The decision.
+    """
+    registry = ModelRegistry(registry_uri)
+    champion = registry.champion(model_name)
+    if champion is None:
+        return RetrainingDecision(
+            True, f"Retrain: model {model_name!r} has no champion yet."
+        )
+    metadata = registry.metadata(model_name, champion.version)
+    features = [feature["name"] for feature in metadata["features"]]
+    drift = detect_drift(
+        metadata["statistics"], current, thresholds=thresholds, features=features
+    )
+    decay = None
+    if labels is not None:
+        from mlops_suite.monitoring.decay import compute_decay
+
+        decay = compute_decay(
+            current,
+            labels,
+            task=metadata["task"],
+            reference_metrics=metadata.get("lineage", {}).get("metrics") or {},
+            label_column=label_column,
+            max_drop=max_metric_drop,
+        ).to_dict()
+    reasons = []
+    if drift.drifted:
+        scored = ", ".join(
+            f"{name} ({drift.features[name].metric} {drift.features[name].score:.3f} > "
+            f"{drift.features[name].threshold:.3f})"
+            for name in drift.drifted_features
+        )
+        reasons.append(f"drift in {scored}")
+    if drift.prediction_drifted:
+        reasons.append("the predictions drifted")
+    if decay and decay.get("decayed"):
+        worse = [
+            f"{name} {entry['reference']:.3f} -> {entry['live']:.3f}"
+            for name, entry in decay["metrics"].items()
+            if entry.get("decayed")
+        ]
+        reasons.append(f"decay: {', '.join(worse)}")
+    where = f"champion v{champion.version} on {drift.rows_current} rows"
+    if reasons:
+        reason = f"Retrain: {'; '.join(reasons)} ({where})."
+    else:
+        checked = "drift and decay" if decay else "drift"
+        reason = f"No retraining: no {checked} beyond the thresholds ({where})."
+    return RetrainingDecision(
+        retrain=bool(reasons),
+        reason=reason,
+        champion_version=champion.version,
+        drift=drift,
+        decay=decay,
+    )

@@ -132,6 +132,77 @@ def _cmd_run_continuous_training(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- mlops monitor
+# Exit status of `mlops monitor --fail-on-drift` when the data drifted (1 is bad input).
+DRIFT_EXIT = 3
+
+
+def _monitor_reference(args: argparse.Namespace) -> tuple[Any, list[str] | None]:
+    """The reference profile (or table) and the model's features, if known."""
+    from mlops_suite.registry import ModelRegistry
+
+    if args.registry:
+        if not args.model_name:
+            raise MlopsError("--registry needs --model-name to find the champion")
+        registry = ModelRegistry(_absolute(args.registry))
+        champion = registry.champion(args.model_name)
+        version = args.version or (champion.version if champion else None)
+        if version is None:
+            raise MlopsError(
+                f"model {args.model_name!r} has no champion to compare with"
+            )
+        metadata = registry.metadata(args.model_name, version)
+        return metadata["statistics"], [f["name"] for f in metadata["features"]]
+    if not args.reference:
+        raise MlopsError("give --reference PATH or --registry DIR --model-name NAME")
+    reference = _absolute(args.reference)
+    if reference.endswith(".json"):
+        try:
+            with open(reference, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+        except (OSError, json.JSONDecodeError) as error:
+            raise MlopsError(
+                f"cannot read the reference {reference}: {error}"
+            ) from None
+        # A registry version's metadata.json carries the profile under "statistics".
+        if isinstance(loaded, dict) and "statistics" in loaded:
+            return loaded["statistics"], [f["name"] for f in loaded["features"]]
+        return loaded, None
+    return reference, None
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from mlops_suite import atomic
+    from mlops_suite.monitoring import detect_drift, render_drift_html
+
+    reference, features = _monitor_reference(args)
+    report = detect_drift(
+        reference,
+        _absolute(args.current),
+        thresholds=_absolute(args.thresholds) if args.thresholds else None,
+        features=features,
+    )
+    out = Path(args.report_dir)
+    atomic.write_json(out / "drift.json", report.to_dict())
+    atomic.write_text(out / "drift.html", render_drift_html(report))
+    for name, feature in report.features.items():
+        mark = "DRIFT" if feature.drifted else "ok"
+        print(
+            f"  {mark:<6} {name:<28} {feature.metric} {feature.score:.4f} "
+            f"(threshold {feature.threshold:.4f})"
+        )
+    drifted = report.drifted_features
+    if drifted:
+        print(
+            f"Drift in {len(drifted)} of {len(report.features)} features: "
+            f"{', '.join(drifted)}."
+        )
+    else:
+        print(f"No drift in {len(report.features)} features.")
+    print(f"mlops: report in {out / 'drift.html'} and {out / 'drift.json'}")
+    return DRIFT_EXIT if (args.fail_on_drift and report.drifted) else 0
+
+
 # ---------------------------------------------------------------- mlops compile
 def _cmd_compile(args: argparse.Namespace) -> int:
     from mlops_suite.compile import compile_all
@@ -366,6 +437,31 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--force", action="store_true", help="retrain whatever the data")
     ct.add_argument("--pipeline-root", default=".mlops/pipeline-root")
     ct.set_defaults(handler=_cmd_run_continuous_training)
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="drift report of current data against the training profile",
+        description=(
+            "Compare current data (a Parquet file, a folder of Parquet batches from "
+            "the payload sink, or a CSV) with a reference: a statistics.json profile, "
+            "a registry version's metadata.json, the champion (--registry), or a raw "
+            "table. Every feature's score is recorded, drifted or not. Exit 0, or "
+            f"{DRIFT_EXIT} with --fail-on-drift when a feature drifted."
+        ),
+    )
+    monitor.add_argument(
+        "--reference", help="statistics.json, metadata.json or a table"
+    )
+    monitor.add_argument("--registry", help="compare with this registry's champion")
+    monitor.add_argument("--model-name")
+    monitor.add_argument(
+        "--version", type=int, help="with --registry; default champion"
+    )
+    monitor.add_argument("--current", required=True)
+    monitor.add_argument("--report-dir", required=True)
+    monitor.add_argument("--thresholds", help="a JSON file of drift thresholds")
+    monitor.add_argument("--fail-on-drift", action="store_true")
+    monitor.set_defaults(handler=_cmd_monitor)
 
     compile_ = commands.add_parser("compile", help="compile every pipeline to IR YAML")
     compile_.add_argument("--output-dir", required=True)

@@ -23,8 +23,8 @@ unseen share is strictly above the threshold (see :mod:`.thresholds`).
 Calibration of the defaults (Jensen–Shannon 0.12, PSI 0.1, L-infinity 0.1,
 missing-rate change 0.1, unseen share 0.05): scores this module gives for a normal
 feature and a 4-value categorical feature (shares 0.4/0.3/0.2/0.1), one draw at 1M
-rows and 200 seeded draws (min-max) at 2k rows; ``tests/monitoring/
-test_calibration.py`` asserts them.
+rows and 200 seeded draws (min-max) at 2k rows, asserted by
+``tests/monitoring/test_calibration.py``.
 
 =================================  ============  ============  ============
 case                               JS            PSI           L-infinity
@@ -55,11 +55,13 @@ the file footer), a CSV reference two, the current data one.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+import fsspec
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -70,7 +72,7 @@ from mlops_suite.errors import DataError, MlopsError
 from mlops_suite.monitoring.profile import (
     OTHER,
     UNTRACKED,
-    Counter,
+    ColumnCounter,
     NumericCounter,
     ValueCounter,
     count_batches,
@@ -397,7 +399,11 @@ def _statistics_columns(
     statistics: Mapping[str, Any], source: str
 ) -> dict[str, Mapping[str, Any]]:
     columns = statistics.get("columns")
-    if not isinstance(columns, list) or "num_rows" not in statistics:
+    if (
+        not isinstance(columns, list)
+        or not all(isinstance(entry, Mapping) for entry in columns)
+        or "num_rows" not in statistics
+    ):
         raise DataError(
             f"{source} has no 'num_rows' and 'columns' list; expected the "
             "statistics.json format"
@@ -425,9 +431,9 @@ def detect_drift(
 
     Args:
         reference: The reference profile as a ``statistics.json`` dict (what the
-            registry stores with a model version), or a raw table: a Parquet file,
-            a CSV/TSV file, a folder of Parquet files (local or fsspec URI), or a
-            DataFrame.
+            registry stores with a model version) or the path of such a ``.json``
+            file; or a raw table: a Parquet file, a CSV/TSV file, a folder of
+            Parquet files (local or fsspec URI), or a DataFrame.
         current: The data to check: a Parquet file, a folder of Parquet batch files
             (read in path order, at any depth), a CSV file, or a DataFrame.
         thresholds: ``None`` for the defaults, a dict, a JSON file, or
@@ -472,8 +478,16 @@ def detect_drift(
     # Read both tables' column lists and kinds before any full pass, so a missing or
     # retyped column fails in seconds even on a large file.
     reference_parts: list[Part] | None = None
+    statistics_file: str | None = None
+    if _is_statistics_file(reference):
+        statistics_file = os.fspath(reference)  # type: ignore[arg-type]
+        reference = _read_statistics(statistics_file)
     if isinstance(reference, Mapping):
-        reference_label = "the reference statistics"
+        reference_label = (
+            f"the reference statistics '{statistics_file}'"
+            if statistics_file
+            else "the reference statistics"
+        )
         by_name = _statistics_columns(reference, reference_label)
         reference_names = list(by_name)
     else:
@@ -528,7 +542,7 @@ def detect_drift(
         for name in reference_columns
     }
 
-    counters: dict[str, Counter] = {}
+    counters: dict[str, ColumnCounter] = {}
     for column, reference_name in pairs.items():
         profile = profiles[reference_name]
         counters[column] = (
@@ -562,6 +576,29 @@ def detect_drift(
         reference=reference_label,
         current=current_label,
     )
+
+
+def _is_statistics_file(reference: Any) -> bool:
+    if isinstance(reference, Mapping | pd.DataFrame):
+        return False
+    return os.fspath(reference).lower().endswith(".json")
+
+
+def _read_statistics(location: str) -> dict[str, Any]:
+    try:
+        with fsspec.open(location, "r", encoding="utf-8") as handle:
+            payload = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"the reference statistics '{location}' cannot be read as JSON ({exc}); "
+            "expected a statistics.json file"
+        ) from exc
+    if not isinstance(payload, dict):
+        raise DataError(
+            f"the reference statistics '{location}' holds {type(payload).__name__}; "
+            "expected the statistics.json object"
+        )
+    return payload
 
 
 def _chosen_features(
@@ -615,7 +652,7 @@ def _check_current(
 def _judge(
     name: str,
     reference: _ReferenceColumn,
-    counter: Counter,
+    counter: ColumnCounter,
     metric: str,
     limits: FeatureThresholds,
 ) -> FeatureDrift:

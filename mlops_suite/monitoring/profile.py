@@ -255,11 +255,11 @@ def top_frequencies(counts: dict[str, int]) -> dict[str, int]:
     return kept
 
 
-Counter = NumericCounter | ValueCounter
+ColumnCounter = NumericCounter | ValueCounter
 
 
 def count_batches(
-    parts: Sequence[Part], counters: Mapping[str, Counter], *, batch_rows: int
+    parts: Sequence[Part], counters: Mapping[str, ColumnCounter], *, batch_rows: int
 ) -> int:
     """Feed every batch of the parts to the counters; return the number of rows.
 
@@ -350,7 +350,7 @@ def profile_parts(
     kinds = merged_kinds(parts, columns, role=role)
     numeric = [name for name in columns if kinds[name] == NUMERIC]
     ranges = _numeric_ranges(parts, numeric, batch_rows)
-    counters: dict[str, Counter] = {}
+    counters: dict[str, ColumnCounter] = {}
     for name in columns:
         if kinds[name] == NUMERIC:
             bounds = ranges[name]

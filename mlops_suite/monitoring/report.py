@@ -233,7 +233,7 @@ def _numeric_figure(feature: FeatureDrift) -> Figure:
         ax.axvline(edges[0], color="#616e7c", lw=0.8, ls=":")
         ax.axvline(edges[-1], color="#616e7c", lw=0.8, ls=":")
     ax.set_ylabel("share of values")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="y", alpha=0.3)
     return fig
 

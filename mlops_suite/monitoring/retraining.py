@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_suite.monitoring.drift import DriftReport, detect_drift
+from mlops_suite.monitoring.drift import DriftReport, FeatureDrift, detect_drift
 from mlops_suite.registry import ModelRegistry
 
 
@@ -115,11 +115,9 @@ def decide_retraining(
             max_drop=max_metric_drop,
         ).to_dict()
     reasons = []
-    if drift.drifted:
+    if drift.drifted_features:
         scored = ", ".join(
-            f"{name} ({drift.features[name].metric} {drift.features[name].score:.3f} > "
-            f"{drift.features[name].threshold:.3f})"
-            for name in drift.drifted_features
+            f"{name} ({_why(drift.features[name])})" for name in drift.drifted_features
         )
         reasons.append(f"drift in {scored}")
     if drift.prediction_drifted:
@@ -144,3 +142,18 @@ def decide_retraining(
         drift=drift,
         decay=decay,
     )
+
+
+def _why(feature: FeatureDrift) -> str:
+    """What moved in one drifted feature, with the numbers behind it."""
+    parts = []
+    if "distance" in feature.reasons:
+        parts.append(f"{feature.metric} {feature.score:.3f} > {feature.threshold:.3f}")
+    if "missing_rate" in feature.reasons:
+        parts.append(
+            f"missing {feature.missing_rate_reference:.0%} -> "
+            f"{feature.missing_rate_current:.0%}"
+        )
+    if "unseen_share" in feature.reasons and feature.unseen_share is not None:
+        parts.append(f"{feature.unseen_share:.0%} unseen categories")
+    return "; ".join(parts) or f"{feature.metric} {feature.score:.3f}"

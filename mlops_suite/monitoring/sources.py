@@ -43,6 +43,8 @@ from mlops_suite.errors import DataError
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".tsv", ".tab")
 _TAB_SUFFIXES = (".tsv", ".tab")
+# Bytes buffered per Parquet column while reading.
+_READ_BUFFER_BYTES = 1 << 20
 # Bytes per CSV block: the streaming reader holds about one block at a time.
 _CSV_BLOCK_BYTES = 4 << 20
 _BOOL_WORDS = ("true", "false")
@@ -213,7 +215,14 @@ class ParquetPart(Part):
         # codes instead of hashing every string of every row.
         text = [name for name in columns if _is_text(self._type(name))]
         try:
-            handle = pq.ParquetFile(self._source(), read_dictionary=text)
+            # pre_buffer keeps every row group's raw bytes until the file is closed
+            # (memory grows with the file); a buffered stream holds 1 MiB per column.
+            handle = pq.ParquetFile(
+                self._source(),
+                read_dictionary=text,
+                pre_buffer=False,
+                buffer_size=_READ_BUFFER_BYTES,
+            )
             with handle:
                 for batch in handle.iter_batches(
                     batch_size=batch_rows, columns=list(columns)
@@ -487,14 +496,14 @@ def open_parts(
             f"the {role} folder '{text}' holds no Parquet file; expected batch files "
             "named *.parquet"
         )
-    return [_file_part(fs, path, _label(fs, path, text, root)) for path in files]
+    return [_file_part(fs, path, _label(fs, path, text)) for path in files]
 
 
 def _hidden(relative: PurePosixPath) -> bool:
     return any(part.startswith((".", "_")) for part in relative.parts)
 
 
-def _label(fs: Any, path: str, given: str, root: str) -> str:
+def _label(fs: Any, path: str, given: str) -> str:
     if isinstance(fs, LocalFileSystem):
         return path
     protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol

@@ -50,10 +50,16 @@ def make_table(
     return table
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def table() -> Callable[..., pd.DataFrame]:
-    """``make_table`` as a fixture."""
+    """``make_table``, for tests to build tables of any size and drift."""
     return make_table
+
+
+@pytest.fixture(scope="session")
+def drifted() -> list[str]:
+    """The features ``make_table(..., drift=True)`` moves, in column order."""
+    return list(DRIFTED)
 
 
 @pytest.fixture

@@ -1,0 +1,60 @@
+"""The HTML drift report: every feature drawn, drifted ones first, nothing fetched."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from mlops_suite.monitoring import detect_drift, render_drift_html
+
+
+@pytest.fixture(scope="module")
+def report(table):
+    reference = table(3_000, seed=1, prediction=True)
+    current = table(3_000, seed=2, drift=True, prediction=True)
+    current.loc[:400, "city"] = "Cannes"
+    return detect_drift(reference, current)
+
+
+def _sections(page: str) -> list[str]:
+    return re.findall(r'<div class="feature" id="([^"]+)">', page)
+
+
+def test_every_feature_has_an_embedded_png(report):
+    page = render_drift_html(report)
+
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == len(report.features) + 1  # + the prediction
+    assert all(base64.b64decode(image)[:8] == b"\x89PNG\r\n\x1a\n" for image in images)
+    assert "http" not in page.replace("http-equiv", "")
+
+
+def test_drifted_features_come_first_with_score_and_threshold(report):
+    page = render_drift_html(report, title="Drift of penguins v3")
+
+    order = _sections(page)
+    assert order[0] == "prediction"
+    features = order[1:]
+    drifted = report.drifted_features
+    assert sorted(features[: len(drifted)]) == sorted(drifted)
+    assert "Drift of penguins v3" in page
+    income = report.features["income"]
+    assert f"<td>{income.score:.3f}</td><td>{income.threshold:.3f}</td>" in page
+    assert "drifted (distance)" in page
+    assert "unseen_share" in page
+
+
+def test_a_saved_report_renders_the_same(report):
+    assert render_drift_html(report.to_dict()) == render_drift_html(report)
+
+
+def test_names_are_escaped(table):
+    frame = table(1_000, seed=1).rename(columns={"city": "<b>city</b>"})
+
+    page = render_drift_html(detect_drift(frame, frame))
+
+    assert "<b>city</b>" not in page
+    assert "&lt;b&gt;city&lt;/b&gt;" in page
+    assert "no drift in 7 features" in page

@@ -64,8 +64,9 @@ golden: $(STAMP) ## rewrite the golden YAML files after an intended change to a 
 	$(MLOPS) compile --output-dir tests/golden
 
 .PHONY: bench
-bench: $(STAMP) ## drift report on 1M x 20 vs a plain pyarrow read (ratio), and peak memory
+bench: $(STAMP) ## drift report on 1M x 20 vs a plain pyarrow read (ratio); peak memory at 10M rows
 	$(PY) bench/drift_bench.py
+	$(PY) bench/drift_bench.py --memory-rows 10000000
 
 CLUSTER_NAME ?= kfp-mlops-suite
 

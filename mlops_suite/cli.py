@@ -171,6 +171,38 @@ def _monitor_reference(args: argparse.Namespace) -> tuple[Any, list[str] | None]
     return reference, None
 
 
+def _report_decay(args: argparse.Namespace) -> bool:
+    """Live metrics from labelled predictions against those recorded at approval.
+
+    Returns:
+        Whether a metric dropped beyond ``--max-drop``.
+    """
+    from mlops_suite import atomic
+    from mlops_suite.monitoring.decay import compute_decay
+    from mlops_suite.registry import ModelRegistry
+
+    if not (args.registry and args.model_name):
+        raise MlopsError("--labels needs --registry and --model-name for the metrics")
+    registry = ModelRegistry(_absolute(args.registry))
+    champion = registry.champion(args.model_name)
+    version = args.version or (champion.version if champion else None)
+    if version is None:
+        raise MlopsError(f"model {args.model_name!r} has no champion to compare with")
+    metadata = registry.metadata(args.model_name, version)
+    decay = compute_decay(
+        _absolute(args.current),
+        _absolute(args.labels),
+        task=metadata["task"],
+        reference_metrics=metadata.get("lineage", {}).get("metrics") or {},
+        classes=metadata.get("classes"),
+        label_column=args.label_column,
+        max_drop=args.max_drop,
+    )
+    atomic.write_json(Path(args.report_dir) / "decay.json", decay.to_dict())
+    print(decay.summary())
+    return bool(decay.decayed)
+
+
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from mlops_suite import atomic
     from mlops_suite.monitoring import detect_drift, render_drift_html
@@ -191,6 +223,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
             f"  {mark:<6} {name:<28} {feature.metric} {feature.score:.4f} "
             f"(threshold {feature.threshold:.4f})"
         )
+    decayed = _report_decay(args) if args.labels else False
     drifted = report.drifted_features
     if drifted:
         print(
@@ -200,7 +233,8 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     else:
         print(f"No drift in {len(report.features)} features.")
     print(f"mlops: report in {out / 'drift.html'} and {out / 'drift.json'}")
-    return DRIFT_EXIT if (args.fail_on_drift and report.drifted) else 0
+    moved = report.drifted or decayed
+    return DRIFT_EXIT if (args.fail_on_drift and moved) else 0
 
 
 # ---------------------------------------------------------------- mlops compile
@@ -290,17 +324,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
             enable_caching=False if args.no_cache else None,
         )
     else:
-        missing = [
-            flag
-            for flag, value in (
-                ("--project", args.project),
-                ("--region", args.region),
-                ("--pipeline-root", args.pipeline_root),
-            )
-            if not value
-        ]
-        if missing:
-            raise MlopsError(f"--target vertex needs {', '.join(missing)}")
+        _require(args, "--target vertex", "project", "region", "pipeline_root")
         result = submit_vertex(
             args.file,
             project=args.project,
@@ -315,6 +339,64 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         )
     print(result.summary())
     return 1 if result.failed else 0
+
+
+# ---------------------------------------------------------------- mlops schedule
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from mlops_suite.compile import compile_all
+    from mlops_suite.schedule import schedule_kfp, schedule_vertex
+    from mlops_suite.submit import parse_params, read_pipeline_spec
+
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.file:
+            spec_path = Path(args.file)
+        else:
+            # The continuous-training pipeline, in the variant the target runs.
+            compiled = compile_all(Path(scratch), image=args.image)
+            wanted = "continuous-training" + ("-kfp" if args.target == "kfp" else "")
+            spec_path = next(path for path in compiled if path.stem == wanted)
+        params = parse_params(args.param, read_pipeline_spec(spec_path))
+        if args.target == "kfp":
+            if not args.host:
+                raise MlopsError(
+                    "--target kfp needs --host, e.g. http://localhost:8080"
+                )
+            result = schedule_kfp(
+                spec_path,
+                host=args.host,
+                cron=args.cron,
+                name=args.name,
+                experiment=args.experiment,
+                params=params,
+                max_concurrency=args.max_concurrency,
+            )
+        else:
+            _require(args, "--target vertex", "project", "region", "pipeline_root")
+            result = schedule_vertex(
+                spec_path,
+                project=args.project,
+                region=args.region,
+                pipeline_root=args.pipeline_root,
+                cron=args.cron,
+                name=args.name,
+                params=params,
+                service_account=args.service_account,
+                api_endpoint=args.api_endpoint,
+                max_concurrent_run_count=args.max_concurrency,
+            )
+    print(result.summary())
+    return 0
+
+
+def _require(args: argparse.Namespace, what: str, *names: str) -> None:
+    """One sentence listing the flags ``what`` needs and did not get."""
+    missing = [
+        f"--{name.replace('_', '-')}" for name in names if not getattr(args, name)
+    ]
+    if missing:
+        raise MlopsError(f"{what} needs {', '.join(missing)}")
 
 
 # ---------------------------------------------------------------- mlops vertex
@@ -461,6 +543,16 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--report-dir", required=True)
     monitor.add_argument("--thresholds", help="a JSON file of drift thresholds")
     monitor.add_argument("--fail-on-drift", action="store_true")
+    monitor.add_argument(
+        "--labels", help="ground truth for logged predictions: decay (needs --registry)"
+    )
+    monitor.add_argument("--label-column", default="label", help="default: %(default)s")
+    monitor.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.05,
+        help="relative metric drop that counts as decay (default: %(default)s)",
+    )
     monitor.set_defaults(handler=_cmd_monitor)
 
     compile_ = commands.add_parser("compile", help="compile every pipeline to IR YAML")
@@ -541,6 +633,31 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--wait", action="store_true", help="wait for the run to end")
     submit.add_argument("--no-cache", action="store_true", help="turn step caching off")
     submit.set_defaults(handler=_cmd_submit)
+
+    schedule = commands.add_parser(
+        "schedule",
+        help="run continuous training on a cron schedule on KFP or Vertex AI",
+        description=(
+            "Create a Kubeflow Pipelines recurring run or a Vertex AI "
+            "PipelineJobSchedule for the continuous-training pipeline (compiled for "
+            "--image), or for --file."
+        ),
+    )
+    schedule.add_argument("--target", required=True, choices=["kfp", "vertex"])
+    schedule.add_argument("--cron", required=True, help='5 fields, e.g. "0 3 * * *"')
+    schedule.add_argument("--name", required=True, help="the schedule's name")
+    schedule.add_argument("--file", help="a compiled pipeline instead")
+    schedule.add_argument("--image", help="component image when compiling")
+    schedule.add_argument("--host", help="KFP: the API or UI URL")
+    schedule.add_argument("--experiment", help="KFP: the experiment")
+    schedule.add_argument("--project", help="Vertex: the Google Cloud project")
+    schedule.add_argument("--region", help="Vertex: the region")
+    schedule.add_argument("--pipeline-root", help="Vertex: gs:// folder for outputs")
+    schedule.add_argument("--service-account", help="Vertex: the runs' service account")
+    schedule.add_argument("--api-endpoint", help="Vertex: another API endpoint (REST)")
+    schedule.add_argument("--max-concurrency", type=int, default=1)
+    schedule.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    schedule.set_defaults(handler=_cmd_schedule)
 
     vertex = commands.add_parser(
         "vertex", help="Vertex AI Model Registry and Endpoints, instead of KServe"

@@ -111,6 +111,7 @@ def decide_retraining(
             labels,
             task=metadata["task"],
             reference_metrics=metadata.get("lineage", {}).get("metrics") or {},
+            classes=metadata.get("classes"),
             label_column=label_column,
             max_drop=max_metric_drop,
         ).to_dict()

@@ -237,6 +237,19 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     return DRIFT_EXIT if (args.fail_on_drift and moved) else 0
 
 
+# ---------------------------------------------------------------- mlops sink
+def _cmd_sink(args: argparse.Namespace) -> int:
+    from mlops_suite.monitoring.sink import run_sink_from_args
+
+    print(
+        f"mlops: payload sink on http://{args.host}:{args.port}/ writing to "
+        f"{args.output} (stop with Ctrl-C; buffered rows are flushed first)",
+        flush=True,
+    )
+    run_sink_from_args(args)
+    return 0
+
+
 # ---------------------------------------------------------------- mlops compile
 def _cmd_compile(args: argparse.Namespace) -> int:
     from mlops_suite.compile import compile_all
@@ -554,6 +567,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative metric drop that counts as decay (default: %(default)s)",
     )
     monitor.set_defaults(handler=_cmd_monitor)
+
+    sink = commands.add_parser(
+        "sink",
+        help="receive KServe payload-logger CloudEvents into Parquet batches",
+        description=(
+            "The sink the InferenceService's logger posts to: pairs each request with "
+            "its response and appends one row per instance (features and prediction) "
+            "to Parquet batch files, written atomically; an event is acknowledged "
+            "only once it is on disk. `mlops monitor --current` reads the batches."
+        ),
+    )
+    from mlops_suite.monitoring.sink import add_sink_arguments
+
+    add_sink_arguments(sink)
+    sink.set_defaults(handler=_cmd_sink)
 
     compile_ = commands.add_parser("compile", help="compile every pipeline to IR YAML")
     compile_.add_argument("--output-dir", required=True)

@@ -76,7 +76,11 @@ def test_the_champion_is_served_from_its_version_folder(
     names = {
         obj["metadata"]["name"] for obj in objects if obj["kind"] != "InferenceService"
     }
-    assert names == {"kfp-mlops-model-storage", "kfp-mlops-isvc-deployer"}
+    assert names == {
+        "kfp-mlops-model-storage",
+        "kfp-mlops-isvc-deployer",
+        "kfp-mlops-log-sink",
+    }
 
 
 def test_the_generated_inference_service_validates_against_the_crd(

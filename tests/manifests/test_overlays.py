@@ -240,8 +240,15 @@ def test_kind_serves_raw_deployments_from_the_kfp_object_store(render: Render) -
         "s3://mlpipeline/"
     )
     assert isvc["spec"]["predictor"]["logger"]["mode"] == "all"
-    (account,) = [sa for sa in _of_kind(objects, "ServiceAccount")]
+    account = _account(objects, "kfp-mlops-model-storage")
     assert account["secrets"] == [{"name": "kfp-mlops-s3-credentials"}]
+    sink = _container(objects, "kfp-mlops-log-sink")
+    secrets = {
+        env["valueFrom"]["secretKeyRef"]["name"]
+        for env in sink["env"]
+        if "valueFrom" in env
+    }
+    assert secrets == {"kfp-mlops-s3-credentials"}
 
 
 def test_gke_serves_a_serverless_canary_from_cloud_storage(render: Render) -> None:
@@ -254,10 +261,13 @@ def test_gke_serves_a_serverless_canary_from_cloud_storage(render: Render) -> No
     )
     assert predictor["canaryTrafficPercent"] == 10
     assert predictor["model"]["storageUri"].startswith("gs://")
-    (account,) = _of_kind(objects, "ServiceAccount")
-    gsa = account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
-    assert gsa.endswith(".iam.gserviceaccount.com")
-    assert "secrets" not in account
+    for name in ("kfp-mlops-model-storage", "kfp-mlops-log-sink"):
+        account = _account(objects, name)
+        gsa = account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+        assert gsa.endswith(".iam.gserviceaccount.com")
+        assert "secrets" not in account
+    sink = _container(objects, "kfp-mlops-log-sink")
+    assert any(arg.startswith("--output=gs://") for arg in sink["args"])
     (namespace,) = _of_kind(objects, "Namespace")
     assert namespace["metadata"]["name"] == isvc["metadata"]["namespace"]
     kind_limits = _isvc(render(MANIFESTS / "overlays/kind"))["spec"]["predictor"][
@@ -314,3 +324,22 @@ def test_no_committed_kustomization_points_outside_the_repo() -> None:
                 f"{kustomization}: {entry}"
             )
             assert target.exists(), f"{kustomization}: {entry}"
+
+
+def _account(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (account,) = [
+        sa
+        for sa in _of_kind(objects, "ServiceAccount")
+        if sa["metadata"]["name"] == name
+    ]
+    return account
+
+
+def _container(objects: list[dict[str, Any]], deployment: str) -> dict[str, Any]:
+    (found,) = [
+        d
+        for d in _of_kind(objects, "Deployment")
+        if d["metadata"]["name"] == deployment
+    ]
+    (container,) = found["spec"]["template"]["spec"]["containers"]
+    return container

@@ -30,15 +30,15 @@ from mlops_suite.submit import (
     ParameterError,
     PipelineSpecError,
     SubmitError,
-    _api_message,
-    _kfp_base_url,
-    _probe_kfp,
-    _quiet,
-    _reason,
+    api_message,
     check_params,
-    check_vertex_constraints,
+    error_reason,
+    kfp_base_url,
     merge_labels,
     pipeline_name,
+    prepare_vertex_run,
+    probe_kfp,
+    quiet_sdk_logs,
     read_pipeline_spec,
     vertex_credentials,
     vertex_errors,
@@ -328,15 +328,15 @@ def schedule_kfp(
             "rename it (JSON is valid YAML)."
         )
     arguments = check_params(spec, params)
-    base = _kfp_base_url(host)
-    _probe_kfp(base, existing_token)
+    base = kfp_base_url(host)
+    probe_kfp(base, existing_token)
 
     import kfp
     import kfp_server_api
 
     try:
         # kfp.Client prints links; the CLI prints its own one-line summary instead.
-        with _quiet():
+        with quiet_sdk_logs():
             client = kfp.Client(
                 host=base,
                 existing_token=existing_token,
@@ -361,11 +361,11 @@ def schedule_kfp(
     except kfp_server_api.ApiException as exc:
         raise SubmitError(
             f"Kubeflow Pipelines at {base} refused the recurring run "
-            f"({exc.status} {exc.reason}): {_api_message(exc.body)}."
+            f"({exc.status} {exc.reason}): {api_message(exc.body)}."
         ) from exc
     except (OSError, urllib3.exceptions.HTTPError) as exc:
         raise BackendUnreachableError(
-            f"Kubeflow Pipelines at {base} stopped answering ({_reason(exc)})."
+            f"Kubeflow Pipelines at {base} stopped answering ({error_reason(exc)})."
         ) from exc
     schedule_id = str(created.recurring_run_id)
     return ScheduleResult(
@@ -439,19 +439,7 @@ def schedule_vertex(
     _check_concurrency(
         max_concurrent_run_count, what="max_concurrent_run_count", highest=None
     )
-    spec = read_pipeline_spec(spec_path)
-    problems = check_vertex_constraints(spec)
-    if problems:
-        raise PipelineSpecError(
-            f"Pipeline file {spec_path} cannot run on Vertex AI Pipelines: "
-            f"{'; '.join(problems)}."
-        )
-    values = check_params(spec, params)
-    if not pipeline_root.startswith("gs://") or len(pipeline_root) <= len("gs://"):
-        raise SubmitError(
-            f"Pipeline root {pipeline_root!r} must be a Cloud Storage folder "
-            "(gs://bucket/path) for Vertex AI Pipelines."
-        )
+    spec, values = prepare_vertex_run(spec_path, params, pipeline_root)
     run_labels = merge_labels(labels, resource="pipeline schedule")
     credentials = vertex_credentials()
 

@@ -550,8 +550,8 @@ def submit_kfp(
             "rename it (JSON is valid YAML)."
         )
     arguments = check_params(spec, params)
-    base = _kfp_base_url(host)
-    _probe_kfp(base, existing_token)
+    base = kfp_base_url(host)
+    probe_kfp(base, existing_token)
 
     import kfp
     import kfp_server_api
@@ -560,7 +560,7 @@ def submit_kfp(
     try:
         # kfp.Client prints links and warns about server versions; the CLI prints
         # its own one-line summary instead.
-        with _quiet():
+        with quiet_sdk_logs():
             client = kfp.Client(
                 host=base,
                 existing_token=existing_token,
@@ -591,16 +591,16 @@ def submit_kfp(
     except kfp_server_api.ApiException as exc:
         raise SubmitError(
             f"Kubeflow Pipelines at {base} refused the request "
-            f"({exc.status} {exc.reason}): {_api_message(exc.body)}."
+            f"({exc.status} {exc.reason}): {api_message(exc.body)}."
         ) from exc
     except (OSError, urllib3.exceptions.HTTPError) as exc:
         raise BackendUnreachableError(
-            f"Kubeflow Pipelines at {base} stopped answering ({_reason(exc)})."
+            f"Kubeflow Pipelines at {base} stopped answering ({error_reason(exc)})."
         ) from exc
     return SubmitResult(run_id=run_id, url=url, state=state, backend="kfp")
 
 
-def _kfp_base_url(host: str) -> str:
+def kfp_base_url(host: str) -> str:
     if not re.match(r"^https?://[^/]", host):
         raise BackendUnreachableError(
             f"KFP host {host!r} needs a scheme, e.g. http://{host or 'localhost:8080'}."
@@ -608,7 +608,7 @@ def _kfp_base_url(host: str) -> str:
     return host.rstrip("/")
 
 
-def _probe_kfp(base: str, token: str | None) -> None:
+def probe_kfp(base: str, token: str | None) -> None:
     """Fail fast, with one sentence, when nothing answers at the KFP host."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     url = f"{base}/apis/v2beta1/healthz"
@@ -616,8 +616,8 @@ def _probe_kfp(base: str, token: str | None) -> None:
         response = requests.get(url, headers=headers, timeout=KFP_PROBE_TIMEOUT_S)
     except requests.RequestException as exc:
         raise BackendUnreachableError(
-            f"Kubeflow Pipelines at {base} is unreachable ({_reason(exc)}); check the "
-            "URL and that the API is exposed or port-forwarded."
+            f"Kubeflow Pipelines at {base} is unreachable ({error_reason(exc)}); "
+            "check the URL and that the API is exposed or port-forwarded."
         ) from None
     if response.status_code == 404:
         raise BackendUnreachableError(
@@ -636,7 +636,7 @@ def _probe_kfp(base: str, token: str | None) -> None:
         )
 
 
-def _api_message(body: Any) -> str:
+def api_message(body: Any) -> str:
     """The server's own error message from a KFP API error body."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
     try:
@@ -649,7 +649,7 @@ def _api_message(body: Any) -> str:
     return first.rstrip(".")[:300]
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     """A short human reason for a network failure (e.g. 'Connection refused')."""
     text = str(exc)
     errno = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
@@ -661,7 +661,8 @@ def _reason(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet_sdk_logs() -> Iterator[None]:
+    """Silence the SDKs' own prints and warnings; our one sentence says what matters."""
     with (
         warnings.catch_warnings(),
         contextlib.redirect_stdout(io.StringIO()),
@@ -797,7 +798,7 @@ def vertex_errors(action: str, api_endpoint: str | None) -> Iterator[None]:
         ) from None
     except google.auth.exceptions.TransportError as exc:
         raise BackendUnreachableError(
-            f"Could not reach Google's token service to {action} ({_reason(exc)})."
+            f"Could not reach Google's token service to {action} ({error_reason(exc)})."
         ) from None
     except google.api_core.exceptions.RetryError as exc:
         raise BackendUnreachableError(
@@ -814,7 +815,7 @@ def vertex_errors(action: str, api_endpoint: str | None) -> Iterator[None]:
         ) from exc
     except requests.ConnectionError as exc:
         raise BackendUnreachableError(
-            f"Vertex AI API at {where} is unreachable ({_reason(exc)})."
+            f"Vertex AI API at {where} is unreachable ({error_reason(exc)})."
         ) from None
 
 
@@ -848,6 +849,40 @@ def vertex_state(state: Any) -> str:
     for prefix in ("PIPELINE_STATE_", "JOB_STATE_"):
         text = text.removeprefix(prefix)
     return text
+
+
+def prepare_vertex_run(
+    spec_path: str | Path, params: Mapping[str, Any] | None, pipeline_root: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check what Vertex AI would refuse before anything is sent.
+
+    Args:
+        spec_path: The compiled pipeline YAML.
+        params: The run's parameters.
+        pipeline_root: Where step outputs go.
+
+    Returns:
+        The pipeline spec and the parameters typed by it.
+
+    Raises:
+        PipelineSpecError: The spec uses something Vertex AI Pipelines rejects.
+        ParameterError: A parameter is unknown, mistyped or missing.
+        SubmitError: The pipeline root is not a gs:// folder.
+    """
+    spec = read_pipeline_spec(spec_path)
+    problems = check_vertex_constraints(spec)
+    if problems:
+        raise PipelineSpecError(
+            f"Pipeline file {spec_path} cannot run on Vertex AI Pipelines: "
+            f"{'; '.join(problems)}."
+        )
+    values = check_params(spec, params)
+    if not pipeline_root.startswith("gs://") or len(pipeline_root) <= len("gs://"):
+        raise SubmitError(
+            f"Pipeline root {pipeline_root!r} must be a Cloud Storage folder "
+            "(gs://bucket/path) for Vertex AI Pipelines."
+        )
+    return spec, values
 
 
 def submit_vertex(
@@ -903,19 +938,7 @@ def submit_vertex(
         BackendUnreachableError: The Vertex AI endpoint does not answer.
         SubmitError: Vertex AI refused the job, or it did not finish in time.
     """
-    spec = read_pipeline_spec(spec_path)
-    problems = check_vertex_constraints(spec)
-    if problems:
-        raise PipelineSpecError(
-            f"Pipeline file {spec_path} cannot run on Vertex AI Pipelines: "
-            f"{'; '.join(problems)}."
-        )
-    values = check_params(spec, params)
-    if not pipeline_root.startswith("gs://") or len(pipeline_root) <= len("gs://"):
-        raise SubmitError(
-            f"Pipeline root {pipeline_root!r} must be a Cloud Storage folder "
-            "(gs://bucket/path) for Vertex AI Pipelines."
-        )
+    spec, values = prepare_vertex_run(spec_path, params, pipeline_root)
     name = display_name or pipeline_name(spec)
     if len(name) > VERTEX_MAX_DISPLAY_NAME:
         raise SubmitError(

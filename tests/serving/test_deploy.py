@@ -6,15 +6,13 @@ status polling, the smoke callable, canary promotion and rollback.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import k8s_fake
 import pytest
 from kubernetes import client as k8s
 
@@ -26,23 +24,6 @@ from mlops_suite.serving.deploy import (
     load_kube_api,
 )
 from mlops_suite.serving.inference_service import build_inference_service
-
-
-def _load_fake() -> ModuleType:
-    # pytest runs with --import-mode=importlib, so a sibling module is loaded by path.
-    name = "tests_serving_k8s_fake"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("k8s_fake.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-k8s_fake = _load_fake()
 
 NAMESPACE = "serving"
 NAME = "penguins"

@@ -6,36 +6,16 @@ pin the protocol details they rely on, through the real ``kubernetes`` client.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import k8s_fake
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION, PLURAL, NS = "serving.kserve.io", "v1beta1", "inferenceservices", "ns"
-
-
-def _load_fake() -> ModuleType:
-    # pytest runs with --import-mode=importlib, so a sibling module is loaded by path.
-    name = "tests_serving_k8s_fake"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("k8s_fake.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-k8s_fake = _load_fake()
 
 
 def obj(storage: str = "s3://r/m/v1", **predictor: Any) -> dict[str, Any]:

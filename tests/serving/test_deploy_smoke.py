@@ -8,19 +8,17 @@ contract's Pipeline on penguins), the way KServe's sklearn runtime does: the req
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import socket
-import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import joblib
+import k8s_fake
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,23 +29,6 @@ from mlops_suite.serving.deploy import DeploymentRolledBack, deploy, v1_smoke_re
 from mlops_suite.serving.inference_service import build_inference_service
 
 Answer = Callable[[str, dict[str, Any]], tuple[int, Any]]
-
-
-def _load_fake() -> ModuleType:
-    # pytest runs with --import-mode=importlib, so a sibling module is loaded by path.
-    name = "tests_serving_k8s_fake"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("k8s_fake.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-k8s_fake = _load_fake()
 
 
 class V1Server:

@@ -6,13 +6,11 @@ loopback guard of conftest.py applies to every test here.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+import schedule_fakes
 import yaml
 
 from mlops_suite import __version__
@@ -30,23 +28,6 @@ from mlops_suite.submit import (
     PipelineSpecError,
     SubmitError,
 )
-
-
-def _load_fakes() -> ModuleType:
-    # pytest runs with --import-mode=importlib, so a sibling module is loaded by path.
-    name = "tests_submit_schedule_fakes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("schedule_fakes.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-schedule_fakes = _load_fakes()
 
 PROJECT = "demo-project"
 REGION = "us-central1"

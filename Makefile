@@ -32,9 +32,9 @@ demo: $(STAMP) ## set up, then train, approve and register a model on the pengui
 	  --model-name penguins --registry $(DEMO_DIR)/registry \
 	  --pipeline-root $(DEMO_DIR)/pipeline-root --slice-column island
 	@echo
-	@echo "Registry:  $(DEMO_DIR)/registry/penguins (champion.json, v<N>/model.joblib, v<N>/metadata.json)"
-	@echo "Lineage:   $(MLOPS) registry show --registry $(DEMO_DIR)/registry --model-name penguins"
-	@echo "Reports:   find $(DEMO_DIR)/pipeline-root -name report   (profile and evaluation HTML)"
+	@echo "Model:    $(DEMO_DIR)/registry/penguins/v<N>/ (model.joblib + metadata.json; champion.json names N)"
+	@echo "Lineage:  $(MLOPS) registry show --registry $(DEMO_DIR)/registry --model-name penguins"
+	@echo "Serve it: $(MLOPS) serve --registry $(DEMO_DIR)/registry --model-name penguins --port 8080"
 
 .PHONY: test
 test: $(STAMP) ## run the test suite (unit, components, pipelines, end-to-end locally)

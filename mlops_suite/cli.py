@@ -84,8 +84,17 @@ def _cmd_run_training(args: argparse.Namespace) -> int:
             f"{reason} No new version: the model is byte-identical to "
             f"champion v{version}."
         )
-    print(f"mlops: step outputs and reports under {pipeline_root}; log: {run.log_path}")
+    _print_outputs(run)
     return 0
+
+
+def _print_outputs(run: Any) -> None:
+    """Where a local run left its reports and log."""
+    for report in run.reports():
+        print(f"  report: {report}  ({report.parent.name})")
+    if run.run_dir is not None:
+        print(f"  outputs: {run.run_dir}")
+    print(f"  log: {run.log_path}")
 
 
 # ------------------------------------------------ mlops run continuous-training
@@ -126,9 +135,7 @@ def _cmd_run_continuous_training(args: argparse.Namespace) -> int:
     else:
         stays = f"v{before.version}" if before else "none"
         print(f"Retrained, but the candidate was not approved; champion stays {stays}.")
-    print(
-        f"mlops: decision and drift report under {pipeline_root}; log: {run.log_path}"
-    )
+    _print_outputs(run)
     return 0
 
 

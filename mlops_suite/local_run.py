@@ -40,11 +40,19 @@ class LocalRun:
         outputs: The pipeline's outputs by name.
         log_path: The file holding every step's full log.
         steps: The steps that ran, in order, with their status.
+        run_dir: The folder holding every step's outputs.
     """
 
     outputs: dict[str, Any]
     log_path: Path
     steps: list[tuple[str, str]] = field(default_factory=list)
+    run_dir: Path | None = None
+
+    def reports(self) -> list[Path]:
+        """The run's HTML and Markdown reports, by step (``<step>/report``)."""
+        if self.run_dir is None:
+            return []
+        return sorted(self.run_dir.rglob("report"))
 
 
 class _StepLog(io.TextIOBase):
@@ -138,6 +146,7 @@ def run_locally(
     from kfp import local
 
     pipeline_root.mkdir(parents=True, exist_ok=True)
+    earlier = {path for path in pipeline_root.iterdir() if path.is_dir()}
     log_path = pipeline_root / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
@@ -165,7 +174,14 @@ def run_locally(
             raise PipelineRunError(
                 f"{where} failed ({_first_line(error)}); the full log is {log_path}"
             ) from None
-    return LocalRun(outputs=dict(task.outputs), log_path=log_path, steps=step_log.steps)
+    # kfp.local writes each run under <pipeline_root>/<pipeline-name>-<timestamp>/.
+    new = [p for p in pipeline_root.iterdir() if p.is_dir() and p not in earlier]
+    return LocalRun(
+        outputs=dict(task.outputs),
+        log_path=log_path,
+        steps=step_log.steps,
+        run_dir=max(new, key=lambda p: p.stat().st_mtime) if new else None,
+    )
 
 
 def _first_line(error: BaseException) -> str:

@@ -291,6 +291,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     registry = ModelRegistry(_absolute(args.registry))
     model_dir = registry.local_path(args.model_name, args.version)
+    _check_port_free(args.host, args.port)
     base = f"http://{args.host}:{args.port}"
     print(
         f"mlops: serving {args.model_name} from {model_dir}\n"
@@ -301,6 +302,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     serve(model_dir, model_name=args.model_name, host=args.host, http_port=args.port)
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Say so in one sentence, before loading anything, when the port is taken."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise MlopsError(
+                f"cannot listen on {host}:{port} ({error.strerror}); "
+                "choose another --port or stop what is using it"
+            ) from None
 
 
 # ---------------------------------------------------------------- mlops manifest

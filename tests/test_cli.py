@@ -120,3 +120,33 @@ def test_registry_show_without_champion_is_one_sentence(
     code = main(["registry", "show", "--registry", str(tmp_path), "--model-name", "m"])
     assert code == 1
     one_error_line(capsys)
+
+
+def test_serve_on_a_taken_port_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], penguins: object
+) -> None:
+    from mlops_suite.registry import ModelRegistry
+    from mlops_suite.training.train import save_model, train_model
+
+    trained = train_model(penguins, "species")  # type: ignore[arg-type]
+    save_model(trained, tmp_path / "model")
+    ModelRegistry(str(tmp_path / "reg")).register(
+        "penguins", str(tmp_path / "model"), lineage={}
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(
+            [
+                "serve",
+                "--registry",
+                str(tmp_path / "reg"),
+                "--model-name",
+                "penguins",
+                "--port",
+                str(port),
+            ]
+        )
+    assert code == 1
+    assert str(port) in one_error_line(capsys)

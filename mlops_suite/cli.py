@@ -261,7 +261,16 @@ def _cmd_sink(args: argparse.Namespace) -> int:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from mlops_suite.compile import compile_all
 
-    for path in compile_all(Path(args.output_dir), image=args.image):
+    defaults: dict[str, Any] = {}
+    for item in args.default:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise MlopsError(f"--default takes KEY=VALUE, not {item!r}")
+        try:
+            defaults[key] = json.loads(text)  # numbers, true/false, JSON objects
+        except json.JSONDecodeError:
+            defaults[key] = text
+    for path in compile_all(Path(args.output_dir), image=args.image, defaults=defaults):
         print(f"compiled {path}")
     return 0
 
@@ -609,6 +618,13 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--output-dir", required=True)
     compile_.add_argument(
         "--image", help="the component image every step runs in (default: the release)"
+    )
+    compile_.add_argument(
+        "--default",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter default to compile in, e.g. registry_uri=gs://b/registry",
     )
     compile_.set_defaults(handler=_cmd_compile)
 

@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from kfp import compiler
 
 from mlops_suite.components.factory import DEFAULT_IMAGE
 from mlops_suite.errors import MlopsError
-from mlops_suite.pipelines.platform import KFP
+from mlops_suite.pipelines.platform import KFP, KFP_DEFAULTS, PORTABLE
 
 
-def compile_all(output_dir: Path, *, image: str | None = None) -> list[Path]:
+def compile_all(
+    output_dir: Path,
+    *,
+    image: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> list[Path]:
     """Compiles every pipeline to ``<output_dir>/<name>.yaml``.
 
     ``<name>.yaml`` is the portable spec (kfp.local, Kubeflow Pipelines, Vertex AI);
-    ``<name>-kfp.yaml`` adds the Kubeflow Pipelines object-store settings.
+    ``<name>-kfp.yaml`` adds the Kubeflow Pipelines object-store settings and defaults
+    that run as they are on a ``make kind-up`` cluster.
 
     Args:
         output_dir: The folder to write to (created if missing).
         image: The component image every step runs in; the release image if None.
+        defaults: Parameter defaults to compile into every pipeline that has the
+            parameter, e.g. ``{"registry_uri": "gs://bucket/registry"}`` for Vertex.
 
     Returns:
         The written files.
@@ -39,16 +50,29 @@ def compile_all(output_dir: Path, *, image: str | None = None) -> list[Path]:
             f"cannot create the output folder {output_dir}: {error.strerror}"
         ) from None
     written = []
-    for name, pipeline in (
-        ("training", build_training_pipeline(chosen)),
-        ("training-kfp", build_training_pipeline(chosen, KFP)),
-        ("continuous-training", build_continuous_training_pipeline(chosen)),
-        ("continuous-training-kfp", build_continuous_training_pipeline(chosen, KFP)),
+    for name, pipeline, target in (
+        ("training", build_training_pipeline(chosen), PORTABLE),
+        ("training-kfp", build_training_pipeline(chosen, KFP), KFP),
+        ("continuous-training", build_continuous_training_pipeline(chosen), PORTABLE),
+        (
+            "continuous-training-kfp",
+            build_continuous_training_pipeline(chosen, KFP),
+            KFP,
+        ),
     ):
+        family = name.removesuffix("-kfp")
+        wanted = {**(KFP_DEFAULTS[family] if target == KFP else {}), **(defaults or {})}
+        accepted = set(inspect.signature(pipeline.pipeline_func).parameters)
         path = output_dir / f"{name}.yaml"
         with tempfile.TemporaryDirectory(dir=output_dir) as scratch:
             staged = Path(scratch) / path.name
-            compiler.Compiler().compile(pipeline, str(staged))
+            compiler.Compiler().compile(
+                pipeline,
+                str(staged),
+                pipeline_parameters={
+                    key: value for key, value in wanted.items() if key in accepted
+                },
+            )
             os.replace(staged, path)
         written.append(path)
     return written

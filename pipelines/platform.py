@@ -20,6 +20,28 @@ KFP_OBJECT_STORE_ENDPOINT = "http://minio-service.kubeflow:9000"
 KFP_OBJECT_STORE_SECRET = "mlpipeline-minio-artifact"
 
 
+# Defaults the KFP variants are compiled with, so that "Create run" in the KFP UI of a
+# `make kind-up` cluster works as it is: the demo data inside the component image, the
+# registry and payload logs in the KFP object store.
+IMAGE_PENGUINS_CSV = "/usr/local/lib/python3.11/site-packages/palmerpenguins/data/penguins.csv"
+KFP_REGISTRY_URI = "s3://mlpipeline/registry"
+KFP_DEFAULTS: dict[str, dict[str, Any]] = {
+    "training": {
+        "data_uri": IMAGE_PENGUINS_CSV,
+        "label": "species",
+        "model_name": "penguins",
+        "registry_uri": KFP_REGISTRY_URI,
+    },
+    "continuous-training": {
+        "current_uri": "s3://mlpipeline/logs/penguins/",
+        "training_data_uri": IMAGE_PENGUINS_CSV,
+        "label": "species",
+        "model_name": "penguins",
+        "registry_uri": KFP_REGISTRY_URI,
+    },
+}
+
+
 def on_target(target: str, task: Any) -> Any:
     """Gives a step what it needs on ``target``; a no-op for the portable spec.
 

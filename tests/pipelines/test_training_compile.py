@@ -89,3 +89,21 @@ def test_kfp_variant_gives_registry_steps_the_object_store_credentials(
         assert secret["secretName"] == "mlpipeline-minio-artifact"
         envs = {item["envVar"] for item in secret["keyToEnv"]}
         assert envs == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+
+def test_kfp_variants_default_to_the_kind_cluster_and_portable_ones_to_nothing(
+    compiled: dict[str, Path],
+) -> None:
+    for name in ("training", "continuous-training"):
+        portable = read_pipeline_spec(compiled[name])["root"]["inputDefinitions"]
+        kfp = read_pipeline_spec(compiled[f"{name}-kfp"])["root"]["inputDefinitions"]
+        registry = "registry_uri"
+        assert "defaultValue" not in portable["parameters"][registry]
+        assert kfp["parameters"][registry]["defaultValue"] == "s3://mlpipeline/registry"
+
+
+def test_defaults_given_at_compile_time_reach_every_pipeline(tmp_path: Path) -> None:
+    paths = compile_all(tmp_path, defaults={"registry_uri": "gs://team/registry"})
+    for path in paths:
+        parameters = read_pipeline_spec(path)["root"]["inputDefinitions"]["parameters"]
+        assert parameters["registry_uri"]["defaultValue"] == "gs://team/registry"

@@ -339,6 +339,7 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
         overlay=args.overlay,
         output_dir=args.output,
         namespace=args.namespace,
+        logs_uri=args.logs_uri,
     )
     print(
         f"wrote {output}/kustomization.yaml; deploy it with: kubectl apply -k {output}"
@@ -667,6 +668,10 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.add_argument("--overlay", required=True, choices=["kind", "gke"])
     manifest.add_argument("--output", required=True, help="folder to write to")
     manifest.add_argument("--namespace", help="default: the overlay's")
+    manifest.add_argument(
+        "--logs-uri",
+        help="where the payload sink writes (default: logs beside the registry)",
+    )
     manifest.set_defaults(handler=_cmd_manifest)
 
     submit = commands.add_parser(

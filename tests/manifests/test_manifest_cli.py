@@ -1,0 +1,94 @@
+"""``mlops manifest``: a kustomization that serves exactly one registered version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_suite.cli import main
+
+SHA = "ab" * 32
+# The `render` fixture of conftest.py: kubectl kustomize, parsed.
+Render = Callable[[Path], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Path:
+    root = tmp_path / "registry"
+    for version in (1, 2):
+        folder = root / "penguins" / f"v{version}"
+        folder.mkdir(parents=True)
+        metadata = {"version": version, "model_sha256": SHA}
+        (folder / "metadata.json").write_text(json.dumps(metadata))
+    (root / "penguins" / "champion.json").write_text(json.dumps({"version": 2}))
+    return root
+
+
+def _one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [o for o in objects if o["kind"] == kind]
+    return found
+
+
+@pytest.mark.parametrize("overlay", ["kind", "gke"])
+def test_the_champion_and_its_sink_are_pinned_to_one_version(
+    overlay: str, registry: Path, tmp_path: Path, render: Render
+) -> None:
+    scheme = "s3://mlpipeline" if overlay == "kind" else "gs://team-bucket"
+    out = tmp_path / "deploy"
+    code = main(
+        [
+            "manifest",
+            "--registry",
+            str(registry),
+            "--model-name",
+            "penguins",
+            "--storage-uri",
+            f"{scheme}/registry",
+            "--overlay",
+            overlay,
+            "--output",
+            str(out),
+        ]
+    )
+    assert code == 0
+    objects = render(out)
+    isvc = _one(objects, "InferenceService")
+    assert isvc["metadata"]["name"] == "penguins"
+    served = f"{scheme}/registry/penguins/v2"
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == served
+    assert isvc["metadata"]["annotations"]["kfp-mlops-suite.io/model-sha256"] == SHA
+    (sink,) = _one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert sink["args"][:2] == [
+        f"--output={scheme}/logs/penguins/",
+        f"--metadata={served}/metadata.json",
+    ]
+
+
+def test_a_missing_version_is_one_sentence(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "manifest",
+            "--registry",
+            str(registry),
+            "--model-name",
+            "penguins",
+            "--version",
+            "7",
+            "--storage-uri",
+            "s3://mlpipeline/registry",
+            "--overlay",
+            "kind",
+            "--output",
+            str(tmp_path / "deploy"),
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "version 7" in err
+    assert not (tmp_path / "deploy" / "kustomization.yaml").exists()

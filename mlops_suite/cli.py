@@ -486,6 +486,35 @@ def _cmd_vertex_upload(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_registry_list(args: argparse.Namespace) -> int:
+    from mlops_suite.registry import ModelRegistry
+
+    registry = ModelRegistry(_absolute(args.registry))
+    champion = registry.champion(args.model_name)
+    versions = registry.versions(args.model_name)
+    if not versions:
+        raise MlopsError(f"model {args.model_name!r} has no version in {args.registry}")
+    for version in versions:
+        lineage = registry.metadata(args.model_name, version).get("lineage") or {}
+        mark = "*" if champion and champion.version == version else " "
+        print(
+            f"{mark} v{version:<4} {lineage.get('registered_at', '?'):<26} "
+            f"{str(lineage.get('model_sha256', ''))[:12]}  "
+            f"{lineage.get('approval_reason', '')}"
+        )
+    return 0
+
+
+def _cmd_registry_promote(args: argparse.Namespace) -> int:
+    from mlops_suite.registry import ModelRegistry
+
+    champion = ModelRegistry(_absolute(args.registry)).set_champion(
+        args.model_name, args.version
+    )
+    print(f"{args.model_name}: champion is now v{champion.version}")
+    return 0
+
+
 def _cmd_demo_data(_: argparse.Namespace) -> int:
     from mlops_suite.demo import penguins_csv
 
@@ -636,6 +665,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--model-name", required=True)
     show.add_argument("--version", type=int, help="default: the champion")
     show.set_defaults(handler=_cmd_registry_show)
+    listing = registry_commands.add_parser("list", help="every version, * = champion")
+    listing.add_argument("--registry", required=True)
+    listing.add_argument("--model-name", required=True)
+    listing.set_defaults(handler=_cmd_registry_list)
+    promote = registry_commands.add_parser(
+        "promote", help="make a version the champion (promote or roll back)"
+    )
+    promote.add_argument("--registry", required=True)
+    promote.add_argument("--model-name", required=True)
+    promote.add_argument("--version", type=int, required=True)
+    promote.set_defaults(handler=_cmd_registry_promote)
 
     serve = commands.add_parser(
         "serve",

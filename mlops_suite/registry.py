@@ -344,9 +344,10 @@ class ModelRegistry:
                 self._write_champion(name, version, sha, previous)
             except Exception as exc:
                 raise RegistryError(
-                    f"Registered {name} v{version} in {self.uri} but could not update "
-                    f"{CHAMPION_FILE} ({exc}), so the champion is unchanged; run "
-                    f"set_champion({name!r}, {version}) to promote it."
+                    f"Registered {name} v{version} in {self.uri} but could not "
+                    f"update {CHAMPION_FILE} ({exc}), so the champion is unchanged; "
+                    f"promote it with `mlops registry promote --model-name {name} "
+                    f"--version {version}`."
                 ) from exc
         return Registration(
             version=version, created=True, uri=self.version_uri(name, version)

@@ -23,7 +23,9 @@ KFP_OBJECT_STORE_SECRET = "mlpipeline-minio-artifact"
 # Defaults the KFP variants are compiled with, so that "Create run" in the KFP UI of a
 # `make kind-up` cluster works as it is: the demo data inside the component image, the
 # registry and payload logs in the KFP object store.
-IMAGE_PENGUINS_CSV = "/usr/local/lib/python3.11/site-packages/palmerpenguins/data/penguins.csv"
+IMAGE_PENGUINS_CSV = (
+    "/usr/local/lib/python3.11/site-packages/palmerpenguins/data/penguins.csv"
+)
 KFP_REGISTRY_URI = "s3://mlpipeline/registry"
 KFP_DEFAULTS: dict[str, dict[str, Any]] = {
     "training": {

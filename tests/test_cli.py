@@ -150,3 +150,25 @@ def test_serve_on_a_taken_port_is_one_sentence(
         )
     assert code == 1
     assert str(port) in one_error_line(capsys)
+
+
+def test_registry_list_and_promote_roll_the_champion_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], penguins: object
+) -> None:
+    from mlops_suite.registry import ModelRegistry
+    from mlops_suite.training.train import save_model, train_model
+
+    registry = ModelRegistry(str(tmp_path / "reg"))
+    for seed in (0, 1):
+        trained = train_model(  # type: ignore[arg-type]
+            penguins, "species", estimator="random_forest", seed=seed
+        )
+        save_model(trained, tmp_path / f"model-{seed}")
+        registry.register("penguins", str(tmp_path / f"model-{seed}"), lineage={})
+    common = ["--registry", str(tmp_path / "reg"), "--model-name", "penguins"]
+    assert main(["registry", "promote", *common, "--version", "1"]) == 0
+    assert main(["registry", "list", *common]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].startswith("* v1") and lines[-1].startswith("  v2")
+    assert main(["registry", "promote", *common, "--version", "9"]) == 1
+    assert "9" in one_error_line(capsys)

@@ -187,7 +187,10 @@ def test_failed_champion_update_keeps_the_old_champion_file_whole(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(RegistryError, match=r"set_champion\('penguins-rf', 2\)"):
+    with pytest.raises(
+        RegistryError,
+        match=r"mlops registry promote --model-name penguins-rf --version 2",
+    ):
         registry.register(NAME, make_model_folder(c=0.1), lineage=_lineage())
     monkeypatch.undo()
 

@@ -1,0 +1,150 @@
+"""The monitoring loop end to end: served traffic, the sink, then `mlops monitor`.
+
+A registered champion (with its training profile); KServe-style logger CloudEvents of
+its V1 requests and answers posted to the sink; ``mlops monitor`` reading the sink's
+batches against the champion: unchanged traffic flags nothing, shifted traffic flags
+the shifted feature, and labels that contradict the answers show as decay.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops_suite.cli import DRIFT_EXIT, main
+from mlops_suite.data.statistics import compute_statistics
+from mlops_suite.monitoring.payloads import REQUEST_TYPE, RESPONSE_TYPE
+from mlops_suite.monitoring.sink import running_sink
+from mlops_suite.registry import ModelRegistry
+from mlops_suite.training.train import (
+    load_model,
+    save_model,
+    to_v1_instances,
+    train_model,
+)
+
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def post_event(url: str, kind: str, event_id: str, payload: object) -> None:
+    headers = {
+        "Ce-Id": event_id,
+        "Ce-Type": REQUEST_TYPE if kind == "request" else RESPONSE_TYPE,
+        "Ce-Source": "http://penguins-predictor.kubeflow/",
+        "Ce-Specversion": "1.0",
+        "Ce-Inferenceservicename": "penguins",
+        "Ce-Namespace": "kubeflow",
+        "Ce-Component": "predictor",
+        "Ce-Endpoint": "default",
+        "Content-Type": "application/json",
+    }
+    body = json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with DIRECT.open(request, timeout=10) as response:
+        assert response.status == 200
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, penguins: pd.DataFrame) -> Path:
+    root = tmp_path_factory.mktemp("registry")
+    model_dir = tmp_path_factory.mktemp("model")
+    save_model(train_model(penguins, "species"), model_dir)
+    loaded = load_model(model_dir)
+    metrics = {"accuracy": 0.99, "f1_macro": 0.99}
+    ModelRegistry(str(root)).register(
+        "penguins",
+        str(model_dir),
+        lineage={"metrics": metrics},
+        statistics=compute_statistics(penguins),
+    )
+    assert loaded.metadata["label"] == "species"
+    return root
+
+
+def serve_and_log(registry: Path, traffic: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """Answers ``traffic`` with the champion, logging every exchange through the sink.
+
+    Returns:
+        The ground truth by request id and row, as labels arrive later in practice.
+    """
+    version = registry / "penguins" / "v1"
+    model = load_model(version)
+    features = model.metadata["features"]
+    truth = []
+    with running_sink(out, metadata_path=version, flush_rows=50) as sink:
+        for start in range(0, len(traffic), 25):
+            chunk = traffic.iloc[start : start + 25]
+            rows = chunk[[f["name"] for f in features]]
+            request_id = f"req-{start}"
+            post_event(
+                sink.url,
+                "request",
+                request_id,
+                {"instances": to_v1_instances(rows, features)},
+            )
+            answer = model.pipeline.predict(rows).tolist()
+            post_event(sink.url, "response", request_id, {"predictions": answer})
+            truth += [
+                {"request_id": request_id, "row": row, "label": label}
+                for row, label in enumerate(chunk["species"])
+            ]
+    return pd.DataFrame(truth)
+
+
+def monitor(registry: Path, logs: Path, report: Path, *extra: str) -> int:
+    return main(
+        [
+            "monitor",
+            "--registry",
+            str(registry),
+            "--model-name",
+            "penguins",
+            "--current",
+            str(logs),
+            "--report-dir",
+            str(report),
+            "--fail-on-drift",
+            *extra,
+        ]
+    )
+
+
+def test_unchanged_traffic_flags_nothing_and_labels_show_no_decay(
+    registry: Path, penguins: pd.DataFrame, tmp_path: Path
+) -> None:
+    truth = serve_and_log(
+        registry, penguins.sample(frac=1.0, random_state=5), tmp_path / "logs"
+    )
+    labels = tmp_path / "labels.csv"
+    truth.to_csv(labels, index=False)
+    code = monitor(
+        registry, tmp_path / "logs", tmp_path / "report", "--labels", str(labels)
+    )
+    assert code == 0
+    drift = json.loads((tmp_path / "report" / "drift.json").read_text())
+    assert drift["rows_current"] == len(penguins) and drift["drifted_features"] == []
+    decay = json.loads((tmp_path / "report" / "decay.json").read_text())
+    assert decay["decayed"] is False and decay["joined_rows"] == len(penguins)
+
+
+def test_shifted_traffic_and_contradicting_labels_are_flagged(
+    registry: Path, penguins: pd.DataFrame, tmp_path: Path
+) -> None:
+    shifted = penguins.assign(flipper_length_mm=penguins["flipper_length_mm"] + 15.0)
+    truth = serve_and_log(registry, shifted, tmp_path / "logs")
+    # A third of the answers turn out wrong when the truth arrives.
+    truth.loc[truth.index % 3 == 0, "label"] = "Chinstrap"
+    labels = tmp_path / "labels.csv"
+    truth.to_csv(labels, index=False)
+    code = monitor(
+        registry, tmp_path / "logs", tmp_path / "report", "--labels", str(labels)
+    )
+    assert code == DRIFT_EXIT
+    drift = json.loads((tmp_path / "report" / "drift.json").read_text())
+    assert drift["drifted_features"] == ["flipper_length_mm"]
+    decay = json.loads((tmp_path / "report" / "decay.json").read_text())
+    assert decay["decayed"] is True

@@ -8,6 +8,7 @@ the one sentence the step gave for it.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import re
@@ -65,7 +66,6 @@ class _StepLog(io.TextIOBase):
         self._started: dict[str, float] = {}
         self.steps: list[tuple[str, str]] = []
         self.step_errors: list[str] = []
-        self.tail: list[str] = []
 
     def writable(self) -> bool:
         return True
@@ -82,8 +82,6 @@ class _StepLog(io.TextIOBase):
         self._handle.flush()
 
     def _scan(self, line: str) -> None:
-        if line.strip():
-            self.tail = [*self.tail[-19:], line.strip()]
         if ERROR_PREFIX in line:
             self.step_errors.append(line.split(ERROR_PREFIX, 1)[1].strip())
         if started := _STARTED.search(line):
@@ -158,6 +156,9 @@ def run_locally(
     def to_terminal(line: str) -> None:
         print(line, file=terminal, flush=True)
 
+    # kfp.local indents step logs by swapping builtins.print; parallel steps
+    # (dsl.ParallelFor) interleave those swaps and can leave it swapped for good.
+    original_print = builtins.print
     with log_path.open("w", encoding="utf-8") as handle:
         step_log = _StepLog(handle, progress or to_terminal)
         try:
@@ -174,6 +175,8 @@ def run_locally(
             raise PipelineRunError(
                 f"{where} failed ({_first_line(error)}); the full log is {log_path}"
             ) from None
+        finally:
+            builtins.print = original_print
     # kfp.local writes each run under <pipeline_root>/<pipeline-name>-<timestamp>/.
     new = [p for p in pipeline_root.iterdir() if p.is_dir() and p not in earlier]
     return LocalRun(

@@ -299,7 +299,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from mlops_suite.serving.runtime import serve
 
     registry = ModelRegistry(_absolute(args.registry))
-    model_dir = registry.local_path(args.model_name, args.version)
+    model_dir = registry.local_folder(args.model_name, args.version)
     _check_port_free(args.host, args.port)
     base = f"http://{args.host}:{args.port}"
     print(

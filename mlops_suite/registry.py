@@ -464,6 +464,25 @@ class ModelRegistry:
         self._verify(name, version, sha)
         return str(folder)
 
+    def local_folder(self, name: str, version: int | None = None) -> str:
+        """A local folder holding a version: in place when the registry is local,
+        else a verified download into a new temporary folder.
+
+        Args:
+            name: The model name.
+            version: The version; the champion by default.
+
+        Returns:
+            A folder with the version's ``model.joblib`` and ``metadata.json``.
+
+        Raises:
+            RegistryError: The version does not exist or cannot be read.
+            ModelIntegrityError: The model file does not match its sha256.
+        """
+        if self._store.local_dir(name) is not None:
+            return self.local_path(name, version)
+        return self.fetch(name, version)
+
     # ----------------------------------------------------------------- internals
 
     def _resolve(self, name: str, version: int | None) -> int:

@@ -56,7 +56,7 @@ def rescore_champion(
     champion = registry.champion(model_name)
     if champion is None:
         return None
-    loaded = load_model(registry.local_path(model_name, champion.version))
+    loaded = load_model(registry.local_folder(model_name, champion.version))
     try:
         result = evaluate(loaded.pipeline, loaded.metadata, test)
     except MlopsError as error:

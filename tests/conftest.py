@@ -15,6 +15,13 @@ def penguins() -> pd.DataFrame:
     return load_penguins()
 
 
+@pytest.fixture(scope="session")
+def penguin_splits(penguins: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Shuffled penguins: 240 rows to train on, the other 104 to predict."""
+    shuffled = penguins.sample(frac=1.0, random_state=11).reset_index(drop=True)
+    return shuffled.iloc[:240].copy(), shuffled.iloc[240:].copy()
+
+
 @pytest.fixture
 def mixed_frame() -> pd.DataFrame:
     """A table the demo never uses: numeric, boolean, string features; float 0/1 label.

@@ -28,6 +28,7 @@ from fsspec.registry import known_implementations
 
 from mlops_suite import atomic
 from mlops_suite.artifacts import DATASET_FILE
+from mlops_suite.data.kinds import is_bool_value, is_missing_value
 from mlops_suite.errors import DataError
 
 PARQUET_MAGIC = b"PAR1"
@@ -385,9 +386,11 @@ def _hash_column(digest: Any, column: pd.Series) -> None:
 
 
 def _encode_value(value: Any) -> bytes:
-    if value is None or (not isinstance(value, str | bytes) and _is_missing(value)):
+    if value is None or (
+        not isinstance(value, str | bytes) and is_missing_value(value)
+    ):
         return _MISSING
-    if isinstance(value, bool | np.bool_):
+    if is_bool_value(value):
         return b"\x00b1" if value else b"\x00b0"
     if isinstance(value, int | np.integer):
         raw = str(int(value)).encode()
@@ -405,11 +408,3 @@ def _encode_value(value: Any) -> bytes:
         raw = repr(value).encode("utf-8", "backslashreplace")
         tag = b"\x00r"
     return tag + struct.pack("<Q", len(raw)) + raw
-
-
-def _is_missing(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        # pd.isna of a list or array is elementwise: such a cell is a value.
-        return False

@@ -81,3 +81,14 @@ def to_numbers(series: pd.Series) -> pd.Series:
 def is_bool_value(value: object) -> bool:
     """Tell whether a cell holds a Python or numpy boolean."""
     return isinstance(value, bool | np.bool_)
+
+
+def is_missing_value(value: object) -> bool:
+    """Tell whether a cell is missing (``None``, ``NaN``, ``NaT``, ``pd.NA``).
+
+    A list or array inside a cell is a value, not an elementwise question.
+    """
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from mlops_suite.artifacts import BOOLEAN, CATEGORICAL, NUMERIC
+from mlops_suite.data.statistics import MAX_FREQUENCIES, OTHER
 
 # Categorical values shown per column; the rest are summarised in one line.
 TOP_VALUES = 10
@@ -35,8 +36,9 @@ def render_profile_markdown(statistics: dict[str, Any], schema: dict[str, Any]) 
     """
     columns = statistics.get("columns", [])
     lines = ["# Data profile", "", _summary(statistics), ""]
-    lines += [f"- {_md(note)}" for note in _notes(statistics)]
-    if _notes(statistics):
+    notes = _notes(statistics)
+    lines += [f"- {_md(note)}" for note in notes]
+    if notes:
         lines.append("")
     numeric = _of_kind(columns, NUMERIC)
     if numeric:
@@ -284,9 +286,9 @@ def _frequency_bars(col: dict[str, Any]) -> str:
     if rest:
         hidden = sum(count for _, count in rest)
         rows.append((f"{len(rest)} other values", hidden, True))
-    other = col.get("frequencies", {}).get("__other__")
+    other = col.get("frequencies", {}).get(OTHER)
     if other:
-        rows.append(("values beyond the top 100", other, True))
+        rows.append((f"values beyond the top {MAX_FREQUENCIES}", other, True))
     peak = max(count for _, count, _ in rows) or 1
     cells = []
     for value, count, is_other in rows:
@@ -330,8 +332,8 @@ def _notes(statistics: dict[str, Any]) -> list[str]:
         if col.get("type") == NUMERIC and col.get("count", 0) > 1:
             if col.get("min") == col.get("max"):
                 notes.append(f"'{name}' is constant ({_fmt(col.get('min'))}).")
-        elif col.get("type") != NUMERIC and len(_top(col)) == 1:
-            notes.append(f"'{name}' has a single value ({_top(col)[0][0]}).")
+        elif col.get("type") != NUMERIC and len(top := _top(col)) == 1:
+            notes.append(f"'{name}' has a single value ({top[0][0]}).")
     return notes
 
 
@@ -341,7 +343,7 @@ def _of_kind(columns: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def _top(col: dict[str, Any]) -> list[tuple[str, int]]:
     freq = col.get("frequencies") or {}
-    pairs = [(str(k), int(v)) for k, v in freq.items() if k != "__other__" and v]
+    pairs = [(str(k), int(v)) for k, v in freq.items() if k != OTHER and v]
     return sorted(pairs, key=lambda pair: -pair[1])
 
 

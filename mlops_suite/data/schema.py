@@ -25,13 +25,11 @@ from mlops_suite.artifacts import (
     NUMERIC,
     SCHEMA_FILE,
 )
-from mlops_suite.data.kinds import column_kind
 from mlops_suite.data.statistics import compute_statistics
 from mlops_suite.errors import DataError, SchemaError
 
 __all__ = [
     "check_schema",
-    "column_kind",
     "infer_schema",
     "load_schema",
     "schema_sha256",

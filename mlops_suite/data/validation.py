@@ -322,7 +322,9 @@ def _column_anomalies(
     if expected_kind == NUMERIC:
         found.extend(_numeric_anomalies(present, spec, actual_kind))
     elif expected_kind == CATEGORICAL:
-        found.extend(_categorical_anomalies(present, spec, unseen_tolerance, rows))
+        found.extend(
+            _categorical_anomalies(present, spec, actual_kind, unseen_tolerance, rows)
+        )
     elif actual_kind != BOOLEAN:
         bad = present[~present.map(is_bool_value)]
         bad = bad if len(bad) else present
@@ -377,11 +379,11 @@ def _numeric_anomalies(
 def _categorical_anomalies(
     present: pd.Series,
     spec: dict[str, Any],
+    actual_kind: str,
     unseen_tolerance: float | None,
     rows: int,
 ) -> list[Anomaly]:
     name = spec["name"]
-    actual_kind = column_kind(present)
     # Digits stored as text are valid category labels; only true numbers or booleans
     # mean the column is not the one the schema describes.
     if actual_kind == BOOLEAN or pd.api.types.is_numeric_dtype(present.dtype):

@@ -256,6 +256,7 @@ def evaluate(
         y_idx = np.array([index[v] for v in y.tolist()])
         proba = np.asarray(pipeline.predict_proba(X), dtype=float)
         pred_idx = np.array([index[v] for v in pipeline.predict(X).tolist()])
+        labels = [c.item() if isinstance(c, np.generic) else c for c in classes]
 
         def score(mask: np.ndarray) -> Metrics:
             return _classification_metrics(y_idx[mask], pred_idx[mask], proba[mask])
@@ -265,11 +266,9 @@ def evaluate(
             label=label,
             n_rows=len(y_idx),
             metrics=score(np.ones(len(y_idx), dtype=bool)),
-            classes=[c.item() if isinstance(c, np.generic) else c for c in classes],
+            classes=labels,
             confusion_matrix={
-                "labels": [
-                    c.item() if isinstance(c, np.generic) else c for c in classes
-                ],
+                "labels": list(labels),
                 "matrix": confusion_matrix(
                     y_idx, pred_idx, labels=list(range(len(classes)))
                 ).tolist(),
@@ -301,7 +300,7 @@ def evaluate(
             },
         )
 
-    if slice_column is not None and slice_keys is not None:
+    if slice_keys is not None:
         keys = np.array(slice_keys, dtype=object)
         evaluation.slice_column = slice_column
         for value in sorted(set(slice_keys)):

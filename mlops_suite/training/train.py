@@ -49,7 +49,7 @@ from mlops_suite.artifacts import (
     REGRESSION,
 )
 from mlops_suite.atomic import write_bytes, write_json
-from mlops_suite.data.kinds import column_kind
+from mlops_suite.data.kinds import column_kind, is_bool_value, is_missing_value
 from mlops_suite.errors import (
     DataError,
     ModelIntegrityError,
@@ -135,9 +135,9 @@ def infer_task(label: pd.Series) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_
-    )
+    return isinstance(
+        value, int | float | np.integer | np.floating
+    ) and not is_bool_value(value)
 
 
 def feature_types(
@@ -186,20 +186,13 @@ def _normalize_features(features: FeatureSpec) -> list[Feature]:
 
 
 # ------------------------------------------------------------------ the V1 form
-def _missing(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # lists and other non-scalars are values
-        return False
-
-
 def _to_json_value(value: Any, kind: str, column: str) -> Any:
-    if _missing(value):
+    if is_missing_value(value):
         return None
     if kind == CATEGORICAL:
         return value if isinstance(value, str) else str(value)
     if kind == BOOLEAN:
-        if isinstance(value, bool | np.bool_):
+        if is_bool_value(value):
             return bool(value)
         if _is_number(value) and float(value) in (0.0, 1.0):
             return bool(value)
@@ -208,7 +201,7 @@ def _to_json_value(value: Any, kind: str, column: str) -> Any:
         raise DataError(
             f"Boolean column {column!r} holds {value!r}; expected true or false."
         )
-    if isinstance(value, bool | np.bool_):
+    if is_bool_value(value):
         return float(value)
     if isinstance(value, int | np.integer):
         return int(value)

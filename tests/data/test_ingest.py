@@ -23,6 +23,7 @@ from mlops_suite.data.ingest import (
     read_table,
     write_dataset,
 )
+from mlops_suite.data.kinds import column_kind
 from mlops_suite.errors import DataError
 
 CSV = b"species,bill_length_mm,count\nAdelie,39.1,3\nGentoo,,4\nChinstrap,46.5,5\n"
@@ -326,8 +327,6 @@ def test_failed_ingest_leaves_the_previous_output(tmp_path: Path) -> None:
 def test_mixed_frame_survives_csv_and_parquet(
     tmp_path: Path, mixed_frame: pd.DataFrame
 ) -> None:
-    from mlops_suite.data.schema import column_kind
-
     mixed_frame.to_csv(tmp_path / "mixed.csv", index=False)
 
     summary = ingest(str(tmp_path / "mixed.csv"), tmp_path / DATASET_FILE)

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from mlops_suite.artifacts import BOOLEAN, CATEGORICAL, NUMERIC
-from mlops_suite.data.kinds import to_numbers
-from mlops_suite.data.schema import column_kind
+from mlops_suite.data.kinds import column_kind, to_numbers
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from mlops_suite.data.profile_view import render_profile_html, render_profile_markdown
 from mlops_suite.data.schema import infer_schema
-from mlops_suite.data.statistics import compute_statistics
+from mlops_suite.data.statistics import MAX_FREQUENCIES, compute_statistics
 
 
 @pytest.fixture
@@ -116,3 +116,13 @@ def test_views_handle_empty_and_odd_columns() -> None:
     assert "'same' is constant (1)." in text
     assert "`pipe\\|name`" in text
     assert "no values" in page
+
+
+def test_html_sums_the_values_beyond_the_kept_frequencies() -> None:
+    frame = pd.DataFrame({"id": [f"v{i}" for i in range(MAX_FREQUENCIES + 7)]})
+    stats = compute_statistics(frame)
+
+    page = render_profile_html(stats, infer_schema(frame, stats))
+
+    assert f"values beyond the top {MAX_FREQUENCIES}" in page
+    assert "90 other values" in page  # kept beyond the 10 shown

@@ -115,6 +115,19 @@ def test_numbers_in_a_categorical_column_are_a_wrong_type(
     assert "categories" in anomaly.expected
 
 
+def test_booleans_with_gaps_in_a_categorical_column_are_a_wrong_type(
+    penguins: pd.DataFrame, schema: dict
+) -> None:
+    flags = [None if i % 10 == 0 else i % 2 == 0 for i in range(len(penguins))]
+    data = penguins.assign(sex=pd.Series(flags, dtype=object))
+
+    anomaly = _only(validate(data, schema), v.WRONG_TYPE)
+
+    assert (anomaly.column, anomaly.count, anomaly.blocking) == ("sex", 309, True)
+    assert "holds booleans in 309 rows" in anomaly.message
+    assert "categories" in anomaly.expected
+
+
 def test_text_in_a_boolean_column_is_a_wrong_type(mixed_frame: pd.DataFrame) -> None:
     schema = infer_schema(mixed_frame)
     data = mixed_frame.assign(member=np.where(mixed_frame["member"], "yes", "no"))

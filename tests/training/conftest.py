@@ -9,13 +9,6 @@ from mlops_suite.training.train import TrainedModel, train_model
 
 
 @pytest.fixture(scope="session")
-def penguin_splits(penguins: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Shuffled penguins: 240 rows to train on, the other 104 to predict."""
-    shuffled = penguins.sample(frac=1.0, random_state=11).reset_index(drop=True)
-    return shuffled.iloc[:240].copy(), shuffled.iloc[240:].copy()
-
-
-@pytest.fixture(scope="session")
 def penguin_model(penguin_splits: tuple[pd.DataFrame, pd.DataFrame]) -> TrainedModel:
     """The default species classifier, trained once for the whole session."""
     train, _ = penguin_splits

@@ -38,20 +38,15 @@ def register_model(
     Returns:
         The champion's version number after registration.
     """
-    from datetime import UTC, datetime
-
-    from mlops_suite import __version__
     from mlops_suite.artifacts import (
         BLESSING_FILE,
         EVALUATION_FILE,
-        METADATA_FILE,
         SCHEMA_FILE,
         STATISTICS_FILE,
     )
     from mlops_suite.components.step import failing_clearly, read_json
     from mlops_suite.data.schema import schema_sha256
     from mlops_suite.errors import RegistryError
-    from mlops_suite.provenance import git_commit
     from mlops_suite.registry import ModelRegistry
 
     with failing_clearly("register_model"):
@@ -61,20 +56,15 @@ def register_model(
                 f"model {model_name!r} was not approved, so it is not registered: "
                 f"{decision.get('reason', 'no reason recorded')}"
             )
-        metadata = read_json(model.path, METADATA_FILE)
         used_schema = read_json(schema.path, SCHEMA_FILE)
+        # What only the pipeline knows; the registry adds the data hash,
+        # hyperparameters, package version, git commit, model hash and time.
         lineage = {
-            "data_sha256": metadata.get("data_sha256"),
             "schema_sha256": schema_sha256(used_schema),
-            "hyperparameters": metadata.get("hyperparameters"),
             "metrics": read_json(evaluation.path, EVALUATION_FILE)["metrics"],
             "approval_reason": decision["reason"],
-            "package_version": __version__,
-            "git_commit": git_commit(),
             "component_image": component_image,
             "pipeline_run_id": pipeline_run_id,
-            "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "model_sha256": metadata.get("model_sha256"),
         }
         result = ModelRegistry(registry_uri).register(
             model_name,

@@ -11,10 +11,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_suite import __version__
 from mlops_suite.errors import MlopsError
+
+if TYPE_CHECKING:
+    from mlops_suite.local_run import LocalRun
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -36,6 +39,30 @@ def _is_uri(text: str) -> bool:
 def _absolute(text: str) -> str:
     """Local paths become absolute (steps run elsewhere); URIs pass through."""
     return text if not text or _is_uri(text) else str(Path(text).resolve())
+
+
+def _registered(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    """The version ``--version`` names (default: the champion) and its metadata."""
+    from mlops_suite.registry import ModelRegistry
+
+    registry = ModelRegistry(_absolute(args.registry))
+    version = args.version
+    if version is None:
+        champion = registry.champion(args.model_name)
+        if champion is None:
+            raise MlopsError(
+                f"model {args.model_name!r} has no champion in {args.registry}; "
+                "pass --version"
+            )
+        version = champion.version
+    return version, registry.metadata(args.model_name, version)
+
+
+def _new_champion(registry: Any, name: str, before: Any) -> int | None:
+    """The champion's version when a run changed it, else None."""
+    after = registry.champion(name)
+    changed = after is not None and (before is None or after.version != before.version)
+    return after.version if changed else None
 
 
 # ---------------------------------------------------------------- mlops run training
@@ -68,18 +95,16 @@ def _cmd_run_training(args: argparse.Namespace) -> int:
     pipeline_root = Path(args.pipeline_root).resolve()
     print(f"mlops: running the training pipeline locally (outputs in {pipeline_root})")
     run = run_locally(build_training_pipeline(), arguments, pipeline_root=pipeline_root)
-    after = registry.champion(args.model_name)
-    approved = bool(run.outputs.get("approved"))
+    new = _new_champion(registry, args.model_name, before)
     reason = str(run.outputs.get("reason", "")).strip()
-    if not approved:
+    if not run.outputs.get("approved"):
         stays = f"champion stays v{before.version}" if before else "no champion yet"
         print(f"{reason} Nothing registered; {stays}.")
-    elif after and (before is None or after.version != before.version):
-        where = registry.version_uri(args.model_name, after.version)
-        registered = f"Registered {args.model_name} v{after.version} at {where}."
-        print(f"{reason} {registered}")
+    elif new is not None:
+        where = registry.version_uri(args.model_name, new)
+        print(f"{reason} Registered {args.model_name} v{new} at {where}.")
     else:
-        version = after.version if after else "?"
+        version = before.version if before else "?"
         print(
             f"{reason} No new version: the model is byte-identical to "
             f"champion v{version}."
@@ -88,7 +113,7 @@ def _cmd_run_training(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_outputs(run: Any) -> None:
+def _print_outputs(run: LocalRun) -> None:
     """Where a local run left its reports and log."""
     for report in run.reports():
         print(f"  report: {report}  ({report.parent.name})")
@@ -126,15 +151,17 @@ def _cmd_run_continuous_training(args: argparse.Namespace) -> int:
     run = run_locally(
         build_continuous_training_pipeline(), arguments, pipeline_root=pipeline_root
     )
-    after = registry.champion(args.model_name)
+    new = _new_champion(registry, args.model_name, before)
     print(str(run.outputs.get("reason", "")).strip())
-    if not run.outputs.get("retrain"):
-        pass
-    elif after and (before is None or after.version != before.version):
-        print(f"Retrained: {args.model_name} v{after.version} is the new champion.")
-    else:
-        stays = f"v{before.version}" if before else "none"
-        print(f"Retrained, but the candidate was not approved; champion stays {stays}.")
+    if run.outputs.get("retrain"):
+        if new is not None:
+            print(f"Retrained: {args.model_name} v{new} is the new champion.")
+        else:
+            stays = f"v{before.version}" if before else "none"
+            print(
+                "Retrained, but the candidate was not approved; "
+                f"champion stays {stays}."
+            )
     _print_outputs(run)
     return 0
 
@@ -144,21 +171,11 @@ def _cmd_run_continuous_training(args: argparse.Namespace) -> int:
 DRIFT_EXIT = 3
 
 
-def _monitor_reference(args: argparse.Namespace) -> tuple[Any, list[str] | None]:
+def _monitor_reference(
+    args: argparse.Namespace, metadata: dict[str, Any] | None
+) -> tuple[Any, list[str] | None]:
     """The reference profile (or table) and the model's features, if known."""
-    from mlops_suite.registry import ModelRegistry
-
-    if args.registry:
-        if not args.model_name:
-            raise MlopsError("--registry needs --model-name to find the champion")
-        registry = ModelRegistry(_absolute(args.registry))
-        champion = registry.champion(args.model_name)
-        version = args.version or (champion.version if champion else None)
-        if version is None:
-            raise MlopsError(
-                f"model {args.model_name!r} has no champion to compare with"
-            )
-        metadata = registry.metadata(args.model_name, version)
+    if metadata is not None:
         return metadata["statistics"], [f["name"] for f in metadata["features"]]
     if not args.reference:
         raise MlopsError("give --reference PATH or --registry DIR --model-name NAME")
@@ -178,7 +195,7 @@ def _monitor_reference(args: argparse.Namespace) -> tuple[Any, list[str] | None]
     return reference, None
 
 
-def _report_decay(args: argparse.Namespace) -> bool:
+def _report_decay(args: argparse.Namespace, metadata: dict[str, Any] | None) -> bool:
     """Live metrics from labelled predictions against those recorded at approval.
 
     Returns:
@@ -186,16 +203,9 @@ def _report_decay(args: argparse.Namespace) -> bool:
     """
     from mlops_suite import atomic
     from mlops_suite.monitoring.decay import compute_decay
-    from mlops_suite.registry import ModelRegistry
 
-    if not (args.registry and args.model_name):
+    if metadata is None:
         raise MlopsError("--labels needs --registry and --model-name for the metrics")
-    registry = ModelRegistry(_absolute(args.registry))
-    champion = registry.champion(args.model_name)
-    version = args.version or (champion.version if champion else None)
-    if version is None:
-        raise MlopsError(f"model {args.model_name!r} has no champion to compare with")
-    metadata = registry.metadata(args.model_name, version)
     decay = compute_decay(
         _absolute(args.current),
         _absolute(args.labels),
@@ -214,7 +224,10 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     from mlops_suite import atomic
     from mlops_suite.monitoring import detect_drift, render_drift_html
 
-    reference, features = _monitor_reference(args)
+    if args.registry and not args.model_name:
+        raise MlopsError("--registry needs --model-name to find the model")
+    metadata = _registered(args)[1] if args.registry else None
+    reference, features = _monitor_reference(args, metadata)
     report = detect_drift(
         reference,
         _absolute(args.current),
@@ -230,7 +243,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
             f"  {mark:<6} {name:<28} {feature.metric} {feature.score:.4f} "
             f"(threshold {feature.threshold:.4f})"
         )
-    decayed = _report_decay(args) if args.labels else False
+    decayed = _report_decay(args, metadata) if args.labels else False
     drifted = report.drifted_features
     if drifted:
         print(
@@ -277,17 +290,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- mlops registry
 def _cmd_registry_show(args: argparse.Namespace) -> int:
-    from mlops_suite.registry import ModelRegistry
-
-    registry = ModelRegistry(_absolute(args.registry))
-    champion = registry.champion(args.model_name)
-    version = args.version or (champion.version if champion else None)
-    if version is None:
-        raise MlopsError(
-            f"model {args.model_name!r} has no champion in {args.registry}; "
-            "pass --version to show a version"
-        )
-    metadata = registry.metadata(args.model_name, version)
+    _, metadata = _registered(args)
     shown = {key: value for key, value in metadata.items() if key != "statistics"}
     print(json.dumps(shown, indent=2, sort_keys=True, default=str))
     return 0
@@ -358,8 +361,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
     params = parse_params(args.param, read_pipeline_spec(args.file))
     if args.target == "kfp":
-        if not args.host:
-            raise MlopsError("--target kfp needs --host, e.g. http://localhost:8080")
+        _require(args, "--target kfp", "host")
         result = submit_kfp(
             args.file,
             host=args.host,
@@ -404,10 +406,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
             spec_path = next(path for path in compiled if path.stem == wanted)
         params = parse_params(args.param, read_pipeline_spec(spec_path))
         if args.target == "kfp":
-            if not args.host:
-                raise MlopsError(
-                    "--target kfp needs --host, e.g. http://localhost:8080"
-                )
+            _require(args, "--target kfp", "host")
             result = schedule_kfp(
                 spec_path,
                 host=args.host,
@@ -449,22 +448,13 @@ def _cmd_vertex_upload(args: argparse.Namespace) -> int:
     from mlops_suite.registry import ModelRegistry
     from mlops_suite.vertex_registry import deploy_to_endpoint, upload_model
 
-    registry = ModelRegistry(args.registry)
-    version = args.version
-    if version is None:
-        champion = registry.champion(args.model_name)
-        if champion is None:
-            raise MlopsError(
-                f"model {args.model_name!r} has no champion in {args.registry}; "
-                "pass --version"
-            )
-        version = champion.version
+    version, metadata = _registered(args)
     uploaded = upload_model(
         project=args.project,
         region=args.region,
         model_name=args.model_name,
-        artifact_uri=registry.version_uri(args.model_name, version),
-        version_metadata=registry.metadata(args.model_name, version),
+        artifact_uri=ModelRegistry(args.registry).version_uri(args.model_name, version),
+        version_metadata=metadata,
         api_endpoint=args.api_endpoint,
     )
     print(

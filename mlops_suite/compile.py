@@ -49,30 +49,36 @@ def compile_all(
         raise MlopsError(
             f"cannot create the output folder {output_dir}: {error.strerror}"
         ) from None
+    builders = {
+        "training": build_training_pipeline,
+        "continuous-training": build_continuous_training_pipeline,
+    }
     written = []
-    for name, pipeline, target in (
-        ("training", build_training_pipeline(chosen), PORTABLE),
-        ("training-kfp", build_training_pipeline(chosen, KFP), KFP),
-        ("continuous-training", build_continuous_training_pipeline(chosen), PORTABLE),
-        (
-            "continuous-training-kfp",
-            build_continuous_training_pipeline(chosen, KFP),
-            KFP,
-        ),
-    ):
-        family = name.removesuffix("-kfp")
-        wanted = {**(KFP_DEFAULTS[family] if target == KFP else {}), **(defaults or {})}
-        accepted = set(inspect.signature(pipeline.pipeline_func).parameters)
-        path = output_dir / f"{name}.yaml"
-        with tempfile.TemporaryDirectory(dir=output_dir) as scratch:
-            staged = Path(scratch) / path.name
-            compiler.Compiler().compile(
-                pipeline,
-                str(staged),
-                pipeline_parameters={
-                    key: value for key, value in wanted.items() if key in accepted
-                },
+    for family, build in builders.items():
+        for target in (PORTABLE, KFP):
+            pipeline = build(chosen, target)
+            name = family if target == PORTABLE else f"{family}-kfp"
+            wanted = {
+                **(KFP_DEFAULTS[family] if target == KFP else {}),
+                **(defaults or {}),
+            }
+            accepted = set(inspect.signature(pipeline.pipeline_func).parameters)
+            written.append(
+                _compile(
+                    pipeline,
+                    output_dir / f"{name}.yaml",
+                    {key: value for key, value in wanted.items() if key in accepted},
+                )
             )
-            os.replace(staged, path)
-        written.append(path)
     return written
+
+
+def _compile(pipeline: Any, path: Path, parameters: dict[str, Any]) -> Path:
+    """Compiles ``pipeline`` to ``path`` under a temporary name, then renames it."""
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        staged = Path(scratch) / path.name
+        compiler.Compiler().compile(
+            pipeline, str(staged), pipeline_parameters=parameters
+        )
+        os.replace(staged, path)
+    return path

@@ -144,6 +144,7 @@ def run_locally(
     from kfp import local
 
     pipeline_root.mkdir(parents=True, exist_ok=True)
+    arguments = _shielded(arguments, pipeline_root)
     earlier = {path for path in pipeline_root.iterdir() if path.is_dir()}
     log_path = pipeline_root / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     local.init(
@@ -166,7 +167,7 @@ def run_locally(
                 # Steps run in this environment on purpose: the suite's image holds
                 # exactly this package, so the base-image warning does not apply.
                 warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-                task = pipeline(**_shielded(arguments, pipeline_root))
+                task = pipeline(**arguments)
         except Exception as error:  # kfp.local raises RuntimeError on a failed step
             if step_log.step_errors:
                 raise PipelineRunError(step_log.step_errors[-1]) from None

@@ -203,22 +203,22 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                 pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             ).set_caching_options(False)
             place(registered)
+            # No place(): deploying reads artifacts and talks to the Kubernetes API,
+            # never the object store, so it gets no storage credentials.
             with dsl.If(deploy == True, name="deploy"):  # noqa: E712
-                place(
-                    c.deploy_model(
-                        model=trained.outputs["model"],
-                        test=split.outputs["test"],
-                        model_name=model_name,
-                        version=registered.outputs["Output"],
-                        storage_uri=storage_uri,
-                        registry_uri=registry_uri,
-                        namespace=serving_namespace,
-                        mode=serving_mode,
-                        canary_traffic_percent=canary_traffic_percent,
-                        service_account=serving_service_account,
-                        timeout_s=deploy_timeout_s,
-                    ).set_caching_options(False)
-                )
+                c.deploy_model(
+                    model=trained.outputs["model"],
+                    test=split.outputs["test"],
+                    model_name=model_name,
+                    version=registered.outputs["Output"],
+                    storage_uri=storage_uri,
+                    registry_uri=registry_uri,
+                    namespace=serving_namespace,
+                    mode=serving_mode,
+                    canary_traffic_percent=canary_traffic_percent,
+                    service_account=serving_service_account,
+                    timeout_s=deploy_timeout_s,
+                ).set_caching_options(False)
 
         return TrainingOutputs(
             approved=approved.outputs["Output"], reason=approved.outputs["reason"]

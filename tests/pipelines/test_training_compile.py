@@ -89,6 +89,8 @@ def test_kfp_variant_gives_registry_steps_the_object_store_credentials(
         assert secret["secretName"] == "mlpipeline-minio-artifact"
         envs = {item["envVar"] for item in secret["keyToEnv"]}
         assert envs == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    # Steps that never touch the object store get no credentials.
+    assert {"exec-train-model", "exec-deploy-model"}.isdisjoint(executors)
 
 
 def test_kfp_variants_default_to_the_kind_cluster_and_portable_ones_to_nothing(

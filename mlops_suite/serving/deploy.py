@@ -404,9 +404,7 @@ class _Target:
                 f"{where} does not say how to serve it; pass mode='raw' or "
                 f"'serverless', or set the {DEPLOYMENT_MODE_ANNOTATION} annotation."
             )
-        labels = metadata.get("labels") or {}
-        version = str(labels.get(MODEL_VERSION_LABEL) or storage_uri.rstrip("/"))
-        version = version.rsplit("/", 1)[-1]
+        version = _version_of(isvc) or storage_uri
 
         final = _managed(isvc)
         final["metadata"].setdefault("annotations", {})[DEPLOYMENT_MODE_ANNOTATION] = (

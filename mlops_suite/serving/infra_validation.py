@@ -64,8 +64,7 @@ from mlops_suite.errors import DataError, MlopsError, ServingError
 from mlops_suite.serving.runtime import (
     PREDICT_PROBA_ENV,
     find_model_file,
-    load_model_folder,
-    read_metadata,
+    load_model_file,
     start_server_in_subprocess,
     verify_model_file,
 )
@@ -451,8 +450,8 @@ def infra_validate(
         _check("model_file", True, f"{model_file.name} is the one model file.")
     )
     try:
-        verify_model_file(folder, model_file)
-        features = _features(read_metadata(folder), folder)
+        # Hash and metadata are read once here; the served child checks its own.
+        features = _features(verify_model_file(folder, model_file), folder)
     except MlopsError as exc:
         checks.append(_check("metadata", False, str(exc)))
         return _verdict(checks, "")
@@ -462,7 +461,7 @@ def infra_validate(
         )
     )
     try:
-        model = load_model_folder(folder)
+        model = load_model_file(model_file)
     except MlopsError as exc:
         checks.append(_check("load_in_process", False, str(exc)))
         return _verdict(checks, "")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlops_suite.artifacts import VERSION_PREFIX
 from mlops_suite.serving.deploy import (
     DeployResult,
     deploy,
@@ -70,7 +71,7 @@ def roll_out(
     isvc = build_inference_service(
         name=model_name,
         namespace=namespace,
-        storage_uri=f"{storage_uri.rstrip('/')}/{model_name}/v{version}",
+        storage_uri=f"{storage_uri.rstrip('/')}/{model_name}/{VERSION_PREFIX}{version}",
         model_version=version,
         model_sha256=loaded.metadata["model_sha256"],
         mode=mode,  # type: ignore[arg-type]

@@ -168,7 +168,7 @@ def read_metadata(model_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def verify_model_file(
     model_dir: str | os.PathLike[str], model_file: str | os.PathLike[str]
-) -> None:
+) -> dict[str, Any] | None:
     """Check a model file against the ``model_sha256`` in its folder's metadata.
 
     A folder without ``metadata.json`` is accepted as is (the stock runtime does not
@@ -178,13 +178,17 @@ def verify_model_file(
         model_dir: The model folder.
         model_file: The model file found in it.
 
+    Returns:
+        The metadata that was checked against, or None when the folder has none, so
+        a caller need not read ``metadata.json`` again.
+
     Raises:
         ModelIntegrityError: The metadata records no hash or a different one.
         ServingError: ``metadata.json`` is not a JSON object.
     """
     metadata = read_metadata(model_dir)
     if metadata is None:
-        return
+        return None
     metadata_path = Path(model_dir) / METADATA_FILE
     expected = metadata.get("model_sha256")
     if not isinstance(expected, str) or not expected:
@@ -199,6 +203,33 @@ def verify_model_file(
             f"expects {expected[:_HASH_PREFIX]}..., so the file changed after training "
             "and is not loaded."
         )
+    return metadata
+
+
+def load_model_file(model_file: str | os.PathLike[str]) -> Any:
+    """Unpickle a model file with plain ``joblib.load``, as the stock runtime does.
+
+    No hash is checked here: call :func:`verify_model_file` first, or use
+    :func:`load_model_folder`, which does both.
+
+    Args:
+        model_file: The model file, as found by :func:`find_model_file`.
+
+    Returns:
+        The unpickled model (for this project, a scikit-learn Pipeline).
+
+    Raises:
+        ServingError: ``joblib.load`` failed (for example because the pickle needs a
+            module the runtime cannot import).
+    """
+    try:
+        return joblib.load(model_file)
+    except Exception as exc:  # any unpickling failure stops the load, as in the pod
+        raise ServingError(
+            f"{model_file} could not be loaded by joblib "
+            f"({type(exc).__name__}: {exc}); KServe's sklearn runtime fails the "
+            "same way."
+        ) from exc
 
 
 def load_model_folder(model_dir: str | os.PathLike[str]) -> Any:
@@ -217,14 +248,7 @@ def load_model_folder(model_dir: str | os.PathLike[str]) -> Any:
     """
     model_file = find_model_file(model_dir)
     verify_model_file(model_dir, model_file)
-    try:
-        return joblib.load(model_file)
-    except Exception as exc:  # any unpickling failure stops the load, as in the pod
-        raise ServingError(
-            f"{model_file} could not be loaded by joblib "
-            f"({type(exc).__name__}: {exc}); KServe's sklearn runtime fails the "
-            "same way."
-        ) from exc
+    return load_model_file(model_file)
 
 
 class SklearnRuntimeModel(kserve.Model):

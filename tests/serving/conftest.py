@@ -1,5 +1,7 @@
 """Model folders for the serving tests, built per the serving contract on penguins.
 
+Also the fake Kubernetes API server the deploy tests share (``fake`` and ``api``).
+
 The good model is what training is meant to produce: a full Pipeline of stock
 scikit-learn classes that picks columns by position, imputes ``np.nan`` and ``None``
 alike, and is saved as ``model.joblib`` next to a ``metadata.json`` carrying its hash.
@@ -9,15 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import joblib
+import k8s_fake
 import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from kubernetes import client as k8s
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -169,3 +173,16 @@ def expected_predictions(good_model_dir: Path, sample_rows: pd.DataFrame) -> lis
     """What the good model predicts in-process for the sample rows."""
     model = joblib.load(good_model_dir / MODEL_FILE)
     return model.predict(sample_rows[FEATURE_NAMES]).tolist()
+
+
+@pytest.fixture
+def fake() -> Iterator[Any]:
+    """A fake Kubernetes API server serving InferenceServices (see k8s_fake.py)."""
+    with k8s_fake.FakeKube() as server:
+        yield server
+
+
+@pytest.fixture
+def api(fake: Any) -> k8s.CustomObjectsApi:
+    """The real Kubernetes client, talking to :func:`fake`."""
+    return fake.client()

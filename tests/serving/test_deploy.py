@@ -6,9 +6,7 @@ status polling, the smoke callable, canary promotion and rollback.
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from mlops_suite.serving.deploy import (
     load_kube_api,
 )
 from mlops_suite.serving.inference_service import build_inference_service
+from mlops_suite.serving.runtime import free_port
 
 NAMESPACE = "serving"
 NAME = "penguins"
@@ -78,17 +77,6 @@ class Smoke:
         self.urls.append(url)
         if self.fail_with:
             raise DeploymentError(self.fail_with)
-
-
-@pytest.fixture
-def fake() -> Iterator[Any]:
-    with k8s_fake.FakeKube() as server:
-        yield server
-
-
-@pytest.fixture
-def api(fake: Any) -> k8s.CustomObjectsApi:
-    return fake.client()
 
 
 def test_first_deploy_creates_waits_for_ready_and_smokes(
@@ -352,10 +340,8 @@ def test_a_cluster_without_kserve_is_told_apart_from_a_missing_service(
     assert not fake.writes()
 
 
-def test_an_unreachable_api_server_is_named(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def test_an_unreachable_api_server_is_named() -> None:
+    port = free_port()  # free a moment ago: nothing listens there
     configuration = k8s.Configuration()
     configuration.host = f"http://127.0.0.1:{port}"
     api_client = k8s.ApiClient(configuration)

@@ -7,10 +7,8 @@ pin the protocol details they rely on, through the real ``kubernetes`` client.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import k8s_fake
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -25,17 +23,6 @@ def obj(storage: str = "s3://r/m/v1", **predictor: Any) -> dict[str, Any]:
         "metadata": {"name": "m", "labels": {"team": "ml"}},
         "spec": {"predictor": {"model": {"storageUri": storage}, **predictor}},
     }
-
-
-@pytest.fixture
-def fake() -> Iterator[Any]:
-    with k8s_fake.FakeKube() as server:
-        yield server
-
-
-@pytest.fixture
-def api(fake: Any) -> k8s.CustomObjectsApi:
-    return fake.client()
 
 
 def apply(

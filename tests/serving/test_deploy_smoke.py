@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import socket
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from mlops_suite.artifacts import MODEL_FILE
 from mlops_suite.errors import DeploymentError
 from mlops_suite.serving.deploy import DeploymentRolledBack, deploy, v1_smoke_request
 from mlops_suite.serving.inference_service import build_inference_service
+from mlops_suite.serving.runtime import free_port
 
 Answer = Callable[[str, dict[str, Any]], tuple[int, Any]]
 
@@ -163,9 +163,7 @@ def test_a_bad_answer_is_one_clear_sentence(
 
 
 def test_an_unreachable_model_server_is_named() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # free a moment ago: nothing listens there
     with pytest.raises(DeploymentError, match=f"127.0.0.1:{port}.*got no answer"):
         v1_smoke_request(f"http://127.0.0.1:{port}", "penguins", [[1.0]], timeout_s=2)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -215,8 +216,14 @@ def test_server_answers_health_endpoints(server_url: str, path: str, expected: d
     assert body == expected
 
 
-def test_server_listens_on_loopback(server_url: str):
+def test_server_listens_on_loopback_only(server_url: str):
     assert server_url.startswith("http://127.0.0.1:")
+    port = int(server_url.rsplit(":", 1)[1])
+    # Linux routes all of 127/8 to loopback: a server bound to 0.0.0.0 (kserve's own
+    # default) would accept this connection, one bound to 127.0.0.1 refuses it.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        assert probe.connect_ex(("127.0.0.2", port)) != 0
 
 
 def test_served_v1_predictions_equal_in_process_predictions(

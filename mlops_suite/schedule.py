@@ -21,28 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import urllib3.exceptions
-
 from mlops_suite.submit import (
-    KFP_PACKAGE_SUFFIXES,
     VERTEX_MAX_DISPLAY_NAME,
-    BackendUnreachableError,
     ParameterError,
-    PipelineSpecError,
     SubmitError,
-    api_message,
-    check_params,
-    error_reason,
-    kfp_base_url,
+    kfp_errors,
     merge_labels,
     pipeline_name,
+    prepare_kfp_run,
     prepare_vertex_run,
-    probe_kfp,
     quiet_sdk_logs,
-    read_pipeline_spec,
-    vertex_credentials,
-    vertex_errors,
-    vertex_session,
+    vertex_call,
 )
 
 # Kubeflow Pipelines refuses other values (apiserver: "Max concurrency of a recurring
@@ -321,20 +310,11 @@ def schedule_kfp(
     _check_concurrency(
         max_concurrency, what="max_concurrency", highest=KFP_MAX_CONCURRENCY
     )
-    spec = read_pipeline_spec(spec_path)
-    if Path(spec_path).suffix.lower() not in KFP_PACKAGE_SUFFIXES:
-        raise PipelineSpecError(
-            f"Pipeline file {spec_path} must end in .yaml or .yml for kfp.Client; "
-            "rename it (JSON is valid YAML)."
-        )
-    arguments = check_params(spec, params)
-    base = kfp_base_url(host)
-    probe_kfp(base, existing_token)
+    _, arguments, base = prepare_kfp_run(spec_path, params, host, existing_token)
 
     import kfp
-    import kfp_server_api
 
-    try:
+    with kfp_errors(base, "recurring run"):
         # kfp.Client prints links; the CLI prints its own one-line summary instead.
         with quiet_sdk_logs():
             client = kfp.Client(
@@ -358,15 +338,6 @@ def schedule_kfp(
                 pipeline_root=pipeline_root,
                 enable_caching=enable_caching,
             )
-    except kfp_server_api.ApiException as exc:
-        raise SubmitError(
-            f"Kubeflow Pipelines at {base} refused the recurring run "
-            f"({exc.status} {exc.reason}): {api_message(exc.body)}."
-        ) from exc
-    except (OSError, urllib3.exceptions.HTTPError) as exc:
-        raise BackendUnreachableError(
-            f"Kubeflow Pipelines at {base} stopped answering ({error_reason(exc)})."
-        ) from exc
     schedule_id = str(created.recurring_run_id)
     return ScheduleResult(
         schedule_id=schedule_id,
@@ -441,19 +412,15 @@ def schedule_vertex(
     )
     spec, values = prepare_vertex_run(spec_path, params, pipeline_root)
     run_labels = merge_labels(labels, resource="pipeline schedule")
-    credentials = vertex_credentials()
 
     from google.cloud import aiplatform
 
-    with (
-        vertex_session(
-            project=project,
-            region=region,
-            credentials=credentials,
-            api_endpoint=api_endpoint,
-        ),
-        vertex_errors("create the pipeline schedule", api_endpoint),
-    ):
+    with vertex_call(
+        "create the pipeline schedule",
+        project=project,
+        region=region,
+        api_endpoint=api_endpoint,
+    ) as credentials:
         job = aiplatform.PipelineJob(
             display_name=pipeline_name(spec),
             template_path=str(spec_path),

@@ -543,21 +543,12 @@ def submit_kfp(
         BackendUnreachableError: Nothing answers at ``host``.
         SubmitError: The backend refused the run, or it did not finish in time.
     """
-    spec = read_pipeline_spec(spec_path)
-    if Path(spec_path).suffix.lower() not in KFP_PACKAGE_SUFFIXES:
-        raise PipelineSpecError(
-            f"Pipeline file {spec_path} must end in .yaml or .yml for kfp.Client; "
-            "rename it (JSON is valid YAML)."
-        )
-    arguments = check_params(spec, params)
-    base = kfp_base_url(host)
-    probe_kfp(base, existing_token)
+    spec, arguments, base = prepare_kfp_run(spec_path, params, host, existing_token)
 
     import kfp
-    import kfp_server_api
 
     name = run_name or f"{pipeline_name(spec)} {_utc_now():%Y-%m-%d %H-%M-%S}"
-    try:
+    with kfp_errors(base, "request"):
         # kfp.Client prints links and warns about server versions; the CLI prints
         # its own one-line summary instead.
         with quiet_sdk_logs():
@@ -588,16 +579,65 @@ def submit_kfp(
                 describe=f"Run {run_id} on {base}",
                 url=url,
             )
+    return SubmitResult(run_id=run_id, url=url, state=state, backend="kfp")
+
+
+def prepare_kfp_run(
+    spec_path: str | Path,
+    params: Mapping[str, Any] | None,
+    host: str,
+    existing_token: str | None,
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Check what a KFP backend would refuse, and that it answers, before submitting.
+
+    Args:
+        spec_path: The compiled pipeline YAML.
+        params: The run's parameters.
+        host: The KFP API or UI base URL with its scheme.
+        existing_token: Bearer token for a KFP behind authentication.
+
+    Returns:
+        The pipeline spec, the parameters typed by it, and the host's base URL.
+
+    Raises:
+        PipelineSpecError: The file is missing, not a pipeline spec, or not .yaml.
+        ParameterError: A parameter is unknown, mistyped or missing.
+        BackendUnreachableError: Nothing answers at ``host``.
+        SubmitError: The backend refused access.
+    """
+    spec = read_pipeline_spec(spec_path)
+    if Path(spec_path).suffix.lower() not in KFP_PACKAGE_SUFFIXES:
+        raise PipelineSpecError(
+            f"Pipeline file {spec_path} must end in .yaml or .yml for kfp.Client; "
+            "rename it (JSON is valid YAML)."
+        )
+    arguments = check_params(spec, params)
+    base = kfp_base_url(host)
+    probe_kfp(base, existing_token)
+    return spec, arguments, base
+
+
+@contextlib.contextmanager
+def kfp_errors(base: str, request: str) -> Iterator[None]:
+    """Turn KFP API refusals and dropped connections into one-sentence errors.
+
+    Args:
+        base: The KFP base URL, named in the message.
+        request: What was asked for, e.g. ``"recurring run"``.
+    """
+    import kfp_server_api
+
+    try:
+        yield
     except kfp_server_api.ApiException as exc:
         raise SubmitError(
-            f"Kubeflow Pipelines at {base} refused the request "
+            f"Kubeflow Pipelines at {base} refused the {request} "
             f"({exc.status} {exc.reason}): {api_message(exc.body)}."
         ) from exc
     except (OSError, urllib3.exceptions.HTTPError) as exc:
         raise BackendUnreachableError(
             f"Kubeflow Pipelines at {base} stopped answering ({error_reason(exc)})."
         ) from exc
-    return SubmitResult(run_id=run_id, url=url, state=state, backend="kfp")
 
 
 def kfp_base_url(host: str) -> str:
@@ -819,6 +859,41 @@ def vertex_errors(action: str, api_endpoint: str | None) -> Iterator[None]:
         ) from None
 
 
+@contextlib.contextmanager
+def vertex_call(
+    action: str, *, project: str, region: str, api_endpoint: str | None = None
+) -> Iterator[Any]:
+    """Load credentials and open a Vertex AI session whose failures are sentences.
+
+    Combines :func:`vertex_credentials`, :func:`vertex_session` and
+    :func:`vertex_errors`, the setup every call to Vertex AI needs.
+
+    Args:
+        action: What is being done, e.g. ``"create the pipeline job"``.
+        project: Google Cloud project ID.
+        region: Vertex AI region, e.g. ``us-central1``.
+        api_endpoint: Alternative API host, talked to over REST.
+
+    Yields:
+        The credentials, for SDK objects that take them explicitly.
+
+    Raises:
+        CredentialsError: No usable Google credentials.
+        SubmitError: The region is not a Vertex AI region.
+    """
+    credentials = vertex_credentials()
+    with (
+        vertex_session(
+            project=project,
+            region=region,
+            credentials=credentials,
+            api_endpoint=api_endpoint,
+        ),
+        vertex_errors(action, api_endpoint),
+    ):
+        yield credentials
+
+
 def _first_line(value: object) -> str:
     text = str(value).strip()
     return (text.splitlines()[0] if text else "no details").rstrip(".")[:300]
@@ -946,20 +1021,16 @@ def submit_vertex(
             f"allows at most {VERTEX_MAX_DISPLAY_NAME}."
         )
     job_labels = merge_labels(labels)
-    credentials = vertex_credentials()
     job_id = vertex_job_id(pipeline_name(spec))
 
     from google.cloud import aiplatform
 
-    with (
-        vertex_session(
-            project=project,
-            region=region,
-            credentials=credentials,
-            api_endpoint=api_endpoint,
-        ),
-        vertex_errors("create the pipeline job", api_endpoint),
-    ):
+    with vertex_call(
+        "create the pipeline job",
+        project=project,
+        region=region,
+        api_endpoint=api_endpoint,
+    ) as credentials:
         job = aiplatform.PipelineJob(
             display_name=name,
             template_path=str(spec_path),

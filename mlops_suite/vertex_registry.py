@@ -25,9 +25,7 @@ from mlops_suite.submit import (
     sanitize_label_value,
     suite_labels,
     validate_labels,
-    vertex_credentials,
-    vertex_errors,
-    vertex_session,
+    vertex_call,
 )
 
 SKLEARN_FRAMEWORK = "sklearn"
@@ -229,13 +227,23 @@ def lineage_description(model_name: str, version_metadata: Mapping[str, Any]) ->
 
 
 @contextlib.contextmanager
-def _errors_as(
-    error: type[Exception], action: str, api_endpoint: str | None
-) -> Iterator[None]:
-    """Report Vertex failures as ``error`` (credentials problems stay as they are)."""
+def _vertex_call_as(
+    error: type[Exception],
+    action: str,
+    *,
+    project: str,
+    region: str,
+    api_endpoint: str | None,
+) -> Iterator[Any]:
+    """:func:`vertex_call`, reporting its failures as ``error``.
+
+    Credentials problems stay as they are: their sentence says how to log in.
+    """
     try:
-        with vertex_errors(action, api_endpoint):
-            yield
+        with vertex_call(
+            action, project=project, region=region, api_endpoint=api_endpoint
+        ) as credentials:
+            yield credentials
     except CredentialsError:
         raise
     except SubmitError as exc:
@@ -298,20 +306,17 @@ def upload_model(
     version = version_metadata.get("version")
     aliases = [f"v{version}"] if isinstance(version, int) else None
     model_id = vertex_model_id(model_name)
-    credentials = vertex_credentials()
 
     from google.api_core import exceptions as api_exceptions
     from google.cloud import aiplatform
 
-    with (
-        vertex_session(
-            project=project,
-            region=region,
-            credentials=credentials,
-            api_endpoint=api_endpoint,
-        ),
-        _errors_as(VertexRegistryError, f"upload model {model_name}", api_endpoint),
-    ):
+    with _vertex_call_as(
+        VertexRegistryError,
+        f"upload model {model_name}",
+        project=project,
+        region=region,
+        api_endpoint=api_endpoint,
+    ) as credentials:
         parent = parent_model
         if parent is None:
             try:
@@ -431,23 +436,16 @@ def deploy_to_endpoint(
         raise VertexDeploymentError(
             f"Endpoint name {endpoint!r} must not contain double quotes."
         )
-    credentials = vertex_credentials()
 
     from google.cloud import aiplatform
 
-    with (
-        vertex_session(
-            project=project,
-            region=region,
-            credentials=credentials,
-            api_endpoint=api_endpoint,
-        ),
-        _errors_as(
-            VertexDeploymentError,
-            f"deploy {model_resource} to endpoint {endpoint}",
-            api_endpoint,
-        ),
-    ):
+    with _vertex_call_as(
+        VertexDeploymentError,
+        f"deploy {model_resource} to endpoint {endpoint}",
+        project=project,
+        region=region,
+        api_endpoint=api_endpoint,
+    ) as credentials:
         model = aiplatform.Model(
             model_name=model_resource,
             project=project,

@@ -340,6 +340,25 @@ def test_fetch_of_a_changed_registry_file_fails_and_leaves_nothing(
     assert list(dest.iterdir()) == []
 
 
+def test_version_without_a_recorded_sha_is_never_served(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path], tmp_path: Path
+) -> None:
+    registry.register(NAME, make_model_folder(), lineage=_lineage())
+    meta_file = Path(registry.version_uri(NAME, 1)) / METADATA_FILE
+    meta = json.loads(meta_file.read_text())
+    del meta["model_sha256"]
+    meta_file.write_text(json.dumps(meta))
+
+    unverifiable = rf"{METADATA_FILE} records no model_sha256"
+    with pytest.raises(RegistryError, match=unverifiable):
+        registry.fetch(NAME, dest=tmp_path / "dest")
+    with pytest.raises(RegistryError, match=unverifiable):
+        registry.local_path(NAME)
+    with pytest.raises(RegistryError, match=unverifiable):
+        registry.set_champion(NAME, 1)
+    assert not (tmp_path / "dest" / MODEL_FILE).exists()
+
+
 def test_local_path_returns_the_verified_folder_in_place(
     registry: ModelRegistry, make_model_folder: Callable[..., Path]
 ) -> None:

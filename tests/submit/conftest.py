@@ -315,6 +315,12 @@ class FakeVertex(FakeServer):
         self._ids = itertools.count(1001)
         super().__init__()
 
+    def refuse_next(
+        self, message: str, code: int = 400, status: str = "INVALID_ARGUMENT"
+    ) -> None:
+        """Answer the next authorized Vertex call with this API error."""
+        self.fail_next = _error(code, status, message)
+
     # -- auth
     def _authorized(self, request: Recorded) -> bool:
         header = request.headers.get("authorization", "")

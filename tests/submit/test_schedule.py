@@ -343,16 +343,7 @@ def test_vertex_spec_it_would_reject_fails_before_any_request(
 
 
 def test_vertex_refusal_is_one_sentence(vertex_schedules, fake_vertex, tiny_yaml):
-    fake_vertex.fail_next = (
-        400,
-        {
-            "error": {
-                "code": 400,
-                "status": "INVALID_ARGUMENT",
-                "message": "Invalid cron.\nDetails follow.",
-            }
-        },
-    )
+    fake_vertex.refuse_next("Invalid cron.\nDetails follow.")
     with pytest.raises(SubmitError) as info:
         _vertex(fake_vertex, tiny_yaml)
     assert str(info.value) == (

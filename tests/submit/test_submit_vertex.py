@@ -152,16 +152,7 @@ def test_bad_arguments_are_refused_before_any_request(
 
 
 def test_vertex_api_error_is_one_sentence(fake_vertex, tiny_yaml):
-    fake_vertex.fail_next = (
-        400,
-        {
-            "error": {
-                "code": 400,
-                "status": "INVALID_ARGUMENT",
-                "message": "Service account runner is not allowed.\nDetails follow.",
-            }
-        },
-    )
+    fake_vertex.refuse_next("Service account runner is not allowed.\nDetails follow.")
     with pytest.raises(SubmitError) as info:
         _submit(fake_vertex, tiny_yaml)
     assert str(info.value) == (

@@ -177,10 +177,7 @@ def test_artifact_uri_must_be_a_cloud_storage_folder(
 
 
 def test_upload_refusal_is_a_registry_error(fake_vertex, registry_version):
-    fake_vertex.fail_next = (
-        403,
-        {"error": {"code": 403, "status": "PERMISSION_DENIED", "message": "no access"}},
-    )
+    fake_vertex.refuse_next("no access", 403, "PERMISSION_DENIED")
     with pytest.raises(VertexRegistryError) as info:
         _upload(fake_vertex, registry_version)
     assert str(info.value) == (
@@ -295,3 +292,21 @@ def test_ambiguous_endpoint_name_is_refused(fake_vertex, registry_version):
     ):
         _deploy(fake_vertex, uploaded.versioned_resource_name)
     assert fake_vertex.calls("POST", r":deployModel$") == []
+
+
+def test_deploy_refusal_is_a_deployment_error(fake_vertex, registry_version):
+    uploaded = _upload(fake_vertex, registry_version)
+    fake_vertex.refuse_next("no access", 403, "PERMISSION_DENIED")
+    with pytest.raises(VertexDeploymentError) as info:
+        _deploy(fake_vertex, uploaded.versioned_resource_name)
+    assert str(info.value) == (
+        f"Vertex AI could not deploy {uploaded.versioned_resource_name} to endpoint "
+        "penguins-endpoint (403 Forbidden): no access."
+    )
+    assert fake_vertex.calls("POST", r":deployModel$") == []
+
+
+def test_unknown_region_is_a_registry_error(fake_vertex, registry_version):
+    with pytest.raises(VertexRegistryError, match="'mars-north9' is not a Vertex AI"):
+        _upload(fake_vertex, registry_version, region="mars-north9")
+    assert fake_vertex.requests == []

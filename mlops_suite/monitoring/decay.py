@@ -38,11 +38,10 @@ from mlops_suite.artifacts import CLASSIFICATION, REGRESSION
 from mlops_suite.data.ingest import read_table
 from mlops_suite.errors import DataError, MlopsError
 from mlops_suite.monitoring.drift import PREDICTION_COLUMN
+from mlops_suite.monitoring.payloads import REQUEST_ID_COLUMN, ROW_COLUMN
 from mlops_suite.monitoring.sources import open_parts
 from mlops_suite.training.estimators import check_task
 
-REQUEST_ID_COLUMN = "request_id"
-ROW_COLUMN = "row"
 DEFAULT_LABEL_COLUMN = "label"
 # Optional per-class probability columns in the log: ``proba_<class>``.
 PROBABILITY_PREFIX = "proba_"

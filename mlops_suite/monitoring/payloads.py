@@ -496,37 +496,30 @@ def decode_event(event: CloudEvent, received_at: datetime) -> LoggedEvent:
         EventError: The type is not a KServe inference request or response, or
             the payload cannot be read.
     """
-    extensions = event.extensions
-    inference_service = extensions.get("inferenceservicename") or None
-    namespace = extensions.get("namespace") or None
-    endpoint = extensions.get("endpoint") or None
+    payload: dict[str, Any]
     if event.type == REQUEST_TYPE:
         columns, rows = decode_request(event.data, event.id)
-        return LoggedEvent(
-            id=event.id,
-            kind=REQUEST,
-            received_at=received_at.isoformat(),
-            inference_service=inference_service,
-            namespace=namespace,
-            endpoint=endpoint,
-            columns=columns,
-            rows=tuple(rows),
-        )
-    if event.type == RESPONSE_TYPE:
+        payload = {"kind": REQUEST, "columns": columns, "rows": tuple(rows)}
+    elif event.type == RESPONSE_TYPE:
         model_name, predictions = decode_response(event.data, event.id)
-        return LoggedEvent(
-            id=event.id,
-            kind=RESPONSE,
-            received_at=received_at.isoformat(),
-            inference_service=inference_service,
-            namespace=namespace,
-            endpoint=endpoint,
-            model_name=model_name,
-            predictions=tuple(predictions),
+        payload = {
+            "kind": RESPONSE,
+            "model_name": model_name,
+            "predictions": tuple(predictions),
+        }
+    else:
+        raise EventError(
+            f"Event '{_shown(event.id)}' has type '{event.type}'; expected "
+            f"{REQUEST_TYPE} or {RESPONSE_TYPE}."
         )
-    raise EventError(
-        f"Event '{_shown(event.id)}' has type '{event.type}'; expected "
-        f"{REQUEST_TYPE} or {RESPONSE_TYPE}."
+    extensions = event.extensions
+    return LoggedEvent(
+        id=event.id,
+        received_at=received_at.isoformat(),
+        inference_service=extensions.get("inferenceservicename") or None,
+        namespace=extensions.get("namespace") or None,
+        endpoint=extensions.get("endpoint") or None,
+        **payload,
     )
 
 

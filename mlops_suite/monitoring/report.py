@@ -10,17 +10,15 @@ PNG, so the page opens from a KFP HTML artifact without fetching anything.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mlops_suite.artifacts import NUMERIC
+from mlops_suite.figures import img_tag
 from mlops_suite.monitoring.drift import DriftReport, FeatureDrift
 from mlops_suite.monitoring.profile import OTHER, UNTRACKED
 
@@ -144,11 +142,7 @@ def _section(feature: FeatureDrift) -> str:
 
 
 def _img(fig: Figure, alt: str) -> str:
-    FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}">'
+    return img_tag(fig, alt, dpi=90)
 
 
 def _title(feature: FeatureDrift) -> tuple[str, str]:

@@ -12,7 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_suite.monitoring.drift import DriftReport, FeatureDrift, detect_drift
+from mlops_suite.monitoring.drift import (
+    DISTANCE,
+    DriftReport,
+    FeatureDrift,
+    detect_drift,
+)
+from mlops_suite.monitoring.thresholds import MISSING_RATE, UNSEEN_SHARE
 from mlops_suite.registry import ModelRegistry
 
 
@@ -55,11 +61,10 @@ class RetrainingDecision:
             lines += ["", "| feature | metric | score | threshold | drifted |"]
             lines += ["|---|---|---|---|---|"]
             for name, result in self.drift.features.items():
-                entry = result.to_dict()
-                verdict = "yes" if entry["drifted"] else "no"
+                verdict = "yes" if result.drifted else "no"
                 lines.append(
-                    f"| {name} | {entry['metric']} | {entry['score']:.4f} | "
-                    f"{entry['threshold']:.4f} | {verdict} |"
+                    f"| {name} | {result.metric} | {result.score:.4f} | "
+                    f"{result.threshold:.4f} | {verdict} |"
                 )
         return "\n".join(lines) + "\n"
 
@@ -148,13 +153,13 @@ def decide_retraining(
 def _why(feature: FeatureDrift) -> str:
     """What moved in one drifted feature, with the numbers behind it."""
     parts = []
-    if "distance" in feature.reasons:
+    if DISTANCE in feature.reasons:
         parts.append(f"{feature.metric} {feature.score:.3f} > {feature.threshold:.3f}")
-    if "missing_rate" in feature.reasons:
+    if MISSING_RATE in feature.reasons:
         parts.append(
             f"missing {feature.missing_rate_reference:.0%} -> "
             f"{feature.missing_rate_current:.0%}"
         )
-    if "unseen_share" in feature.reasons and feature.unseen_share is not None:
+    if UNSEEN_SHARE in feature.reasons and feature.unseen_share is not None:
         parts.append(f"{feature.unseen_share:.0%} unseen categories")
     return "; ".join(parts) or f"{feature.metric} {feature.score:.3f}"

@@ -71,7 +71,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -95,7 +95,7 @@ from mlops_suite.monitoring.payloads import (
     load_model_columns,
     parse_cloudevent,
 )
-from mlops_suite.monitoring.sources import PARQUET_SUFFIXES
+from mlops_suite.monitoring.sources import parquet_files
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,12 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _journal_line(event: LoggedEvent) -> bytes:
+    """One journal (segment or carry file) line: compact JSON, newline-ended."""
+    line = json.dumps(event.to_json(), separators=(",", ":"), allow_nan=False)
+    return line.encode("utf-8") + b"\n"
 
 
 def _utc_stamp(moment: datetime) -> str:
@@ -347,8 +353,7 @@ class LogStore:
 
     def _append(self, event: LoggedEvent) -> None:
         assert self._segment_fd is not None
-        line = json.dumps(event.to_json(), separators=(",", ":"), allow_nan=False)
-        data = line.encode("utf-8") + b"\n"
+        data = _journal_line(event)
         try:
             view = memoryview(data)
             while view:
@@ -524,11 +529,7 @@ class LogStore:
             logger.warning("Could not clean the journal %s (%s).", self.journal, exc)
 
     def _write_carry(self, path: Path, carry: list[LoggedEvent]) -> None:
-        text = "".join(
-            json.dumps(event.to_json(), separators=(",", ":"), allow_nan=False) + "\n"
-            for event in carry
-        )
-        write_bytes(path, text.encode("utf-8"))
+        write_bytes(path, b"".join(_journal_line(event) for event in carry))
         _fsync_dir(self.journal)
 
     def publish_outbox(self) -> int:
@@ -935,17 +936,6 @@ def running_sink(
         sink.stop(flush=True)
 
 
-def _batch_files(fs: Any, root: str) -> list[str]:
-    found = []
-    for path in fs.find(root):
-        relative = PurePosixPath(path).relative_to(PurePosixPath(root))
-        if PurePosixPath(path).suffix.lower() in PARQUET_SUFFIXES and not any(
-            part.startswith((".", "_")) for part in relative.parts
-        ):
-            found.append(path)
-    return sorted(found)
-
-
 def read_logged(uri: str | os.PathLike[str]) -> pd.DataFrame:
     """Read every batch file the sink published into one DataFrame.
 
@@ -974,7 +964,7 @@ def read_logged(uri: str | os.PathLike[str]) -> pd.DataFrame:
             f"Logged data {text} does not exist; expected the sink's output folder."
         )
     root = root.rstrip("/") or root
-    files = [root] if fs.isfile(root) else _batch_files(fs, root)
+    files = [root] if fs.isfile(root) else parquet_files(fs, root)
     tables = []
     for path in files:
         try:

@@ -485,18 +485,34 @@ def open_parts(
         )
     if not is_dir:
         return [_file_part(fs, root, text)]
-    files = sorted(
-        path
-        for path in fs.find(root)
-        if PurePosixPath(path).suffix.lower() in PARQUET_SUFFIXES
-        and not _hidden(PurePosixPath(path).relative_to(PurePosixPath(root)))
-    )
+    files = parquet_files(fs, root)
     if not files:
         raise DataError(
             f"the {role} folder '{text}' holds no Parquet file; expected batch files "
             "named *.parquet"
         )
     return [_file_part(fs, path, _label(fs, path, text)) for path in files]
+
+
+def parquet_files(fs: Any, root: str) -> list[str]:
+    """List the Parquet batch files of a folder, at any depth, in path order.
+
+    Names starting with ``.`` or ``_`` (temporary files, the sink's journal,
+    ``_SUCCESS`` markers), or under such a folder, are skipped.
+
+    Args:
+        fs: The folder's fsspec filesystem.
+        root: The folder's path on ``fs``.
+
+    Returns:
+        The ``*.parquet``/``*.pq`` paths on ``fs``.
+    """
+    return sorted(
+        path
+        for path in fs.find(root)
+        if PurePosixPath(path).suffix.lower() in PARQUET_SUFFIXES
+        and not _hidden(PurePosixPath(path).relative_to(PurePosixPath(root)))
+    )
 
 
 def _hidden(relative: PurePosixPath) -> bool:

@@ -95,7 +95,11 @@ def test_pandas_categories_read_as_categorical(table):
     reference = table(3_000, seed=1)
     current = table(3_000, seed=2).astype({"color": "category", "city": "category"})
 
+    assert isinstance(current["color"].dtype, pd.CategoricalDtype)
+
     report = detect_drift(reference, current)
 
     assert not report.drifted
-    assert isinstance(current["color"].dtype, pd.CategoricalDtype)
+    assert report.features["color"].type == "categorical"
+    assert report.features["city"].type == "categorical"
+    assert report.features["color"].unseen_share == 0.0

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from mlops_suite.artifacts import CLASSIFICATION, REGRESSION, TASKS
-from mlops_suite.errors import MlopsError
+from mlops_suite.errors import ApprovalError
 
 # The metric a champion comparison is made on, per task.
 PRIMARY_METRIC: dict[str, str] = {CLASSIFICATION: "roc_auc", REGRESSION: "rmse"}
@@ -46,10 +46,6 @@ _BOUNDS: dict[str, tuple[str, str, str]] = {
 
 # Equal within rounding noise counts as meeting a bound: 0.9 * (1 - 0.01) is not 0.891.
 _EPSILON = 1e-12
-
-
-class ApprovalError(MlopsError):
-    """Approval settings or inputs are malformed (not: the model was rejected)."""
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,14 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def json_bytes(payload: Any) -> bytes:
+    """``payload`` as the indented, key-sorted JSON every suite file uses."""
+    return (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
 def write_json(path: str | os.PathLike[str], payload: Any) -> None:
     """Atomically replace ``path`` with ``payload`` as indented, key-sorted JSON."""
-    write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    write_bytes(path, json_bytes(payload))
 
 
 @contextmanager

@@ -27,6 +27,10 @@ class TrainingError(MlopsError):
     """A model cannot be trained on the given data and settings."""
 
 
+class ApprovalError(MlopsError):
+    """Approval settings or inputs are malformed (not: the model was rejected)."""
+
+
 class RegistryError(MlopsError):
     """The registry is unreachable, inconsistent, or asked for a missing version."""
 

@@ -45,7 +45,7 @@ from mlops_suite.artifacts import (
     MODEL_FILE,
     VERSION_PREFIX,
 )
-from mlops_suite.atomic import staged_dir, write_bytes
+from mlops_suite.atomic import json_bytes, staged_dir, write_bytes
 from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
 from mlops_suite.provenance import git_commit
 
@@ -370,9 +370,7 @@ class ModelRegistry:
             RegistryError: The model or version does not exist.
             ModelIntegrityError: The version's model file does not match its sha256.
         """
-        sha = _recorded_sha(
-            self.metadata(name, version), self._meta_location(name, version)
-        )
+        _, sha = self._recorded(name, version)
         self._verify(name, version, sha)
         try:
             current = self.champion(name)
@@ -405,8 +403,7 @@ class ModelRegistry:
                 is left in ``dest``.
         """
         version = self._resolve(name, version)
-        meta = self.metadata(name, version)
-        expected = _recorded_sha(meta, self._meta_location(name, version))
+        meta, expected = self._recorded(name, version)
         created = dest is None
         folder = (
             Path(tempfile.mkdtemp(prefix=f"{name}-v{version}-"))
@@ -428,7 +425,7 @@ class ModelRegistry:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-            write_bytes(folder / METADATA_FILE, _dumps(meta))
+            write_bytes(folder / METADATA_FILE, json_bytes(meta))
         except BaseException:
             if created:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -458,9 +455,7 @@ class ModelRegistry:
                 f"Registry {self.uri} is not a local folder; use fetch({name!r}, "
                 f"{version}) to download the version instead."
             )
-        sha = _recorded_sha(
-            self.metadata(name, version), self._meta_location(name, version)
-        )
+        _, sha = self._recorded(name, version)
         self._verify(name, version, sha)
         return str(folder)
 
@@ -507,7 +502,7 @@ class ModelRegistry:
                 version = max(self._store.taken_versions(name), default=0) + 1
             record["version"] = version
             try:
-                self._store.publish(name, version, model_file, sha, _dumps(record))
+                self._store.publish(name, version, model_file, sha, json_bytes(record))
             except _VersionTaken:
                 continue  # another registration won this number: take the next one
             except MlopsError:
@@ -532,7 +527,7 @@ class ModelRegistry:
             updated_at=_now(),
             previous_version=previous,
         )
-        self._store.replace_file(_dumps(champion.to_dict()), name, CHAMPION_FILE)
+        self._store.replace_file(json_bytes(champion.to_dict()), name, CHAMPION_FILE)
         return champion
 
     def _copy_out(self, name: str, version: int, out: IO[bytes] | None) -> str:
@@ -563,8 +558,17 @@ class ModelRegistry:
                 "changed, so it is not used."
             )
 
-    def _meta_location(self, name: str, version: int) -> str:
-        return self._store.location(name, _version_dir(version), METADATA_FILE)
+    def _recorded(self, name: str, version: int) -> tuple[dict[str, Any], str]:
+        """A version's metadata and the model sha256 it records."""
+        meta = self.metadata(name, version)
+        sha = meta.get("model_sha256")
+        if not isinstance(sha, str) or not sha:
+            location = self._store.location(name, _version_dir(version), METADATA_FILE)
+            raise RegistryError(
+                f"{location} records no model_sha256, so the version cannot be "
+                "verified."
+            )
+        return meta, sha
 
     def _missing(self, name: str, version: int) -> RegistryError:
         known = self.versions(name)
@@ -917,15 +921,6 @@ def _complete_lineage(
     return lineage
 
 
-def _recorded_sha(meta: dict[str, Any], location: str) -> str:
-    sha = meta.get("model_sha256")
-    if not isinstance(sha, str) or not sha:
-        raise RegistryError(
-            f"{location} records no model_sha256, so the version cannot be verified."
-        )
-    return sha
-
-
 def _parse_champion(raw: bytes, location: str) -> Champion:
     def corrupt(detail: str) -> RegistryError:
         return RegistryError(
@@ -965,11 +960,6 @@ def _copy_hashing(src: IO[bytes], dst: IO[bytes] | None) -> str:
         if dst is not None:
             dst.write(chunk)
     return digest.hexdigest()
-
-
-def _dumps(payload: Any) -> bytes:
-    """JSON the way :func:`mlops_suite.atomic.write_json` writes it."""
-    return (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
 def _now() -> str:

@@ -7,18 +7,16 @@ folder or an e-mail attachment without fetching anything.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mlops_suite.artifacts import CLASSIFICATION
 from mlops_suite.evaluation.metrics import Evaluation, primary_metric
+from mlops_suite.figures import img_tag
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem;
@@ -36,11 +34,7 @@ th{background:#f5f7fa}td:first-child,th:first-child{text-align:left}
 
 
 def _img(fig: Figure, alt: str) -> str:
-    FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}">'
+    return img_tag(fig, alt, dpi=100)
 
 
 def _fmt(value: Any) -> str:

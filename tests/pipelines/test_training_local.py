@@ -6,7 +6,9 @@ sees: the summary line, the exit status, and the registry on disk.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -53,15 +55,16 @@ def sha256(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def demo_registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """Two identical runs of the demo; returns the folder and both summaries."""
+    """Two identical runs of the demo; returns the folder and what each printed."""
     tmp = tmp_path_factory.mktemp("demo")
-    summaries = []
+    printed = []
     for _ in range(2):
-        code = run_training(tmp, penguins_csv(), "--slice-column", "island")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = run_training(tmp, penguins_csv(), "--slice-column", "island")
         assert code == 0
-        log = sorted((tmp / "root").glob("run-*.log"))
-        summaries.append(str(log[-1]))
-    return tmp, summaries
+        printed.append(out.getvalue())
+    return tmp, printed
 
 
 def test_demo_registers_v1_with_model_and_lineage(
@@ -90,7 +93,9 @@ def test_demo_registers_v1_with_model_and_lineage(
 def test_second_identical_run_adds_no_version(
     demo_registry: tuple[Path, list[str]],
 ) -> None:
-    tmp, _ = demo_registry
+    tmp, printed = demo_registry
+    assert "Registered penguins v1" in printed[0]
+    assert "No new version: the model is byte-identical to champion v1." in printed[1]
     model_dir = tmp / "registry" / "penguins"
     assert sorted(p.name for p in model_dir.iterdir() if p.name.startswith("v")) == [
         "v1"

@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MPLCONFIGDIR=/tmp/matplotlib
 
 WORKDIR /opt/kfp-mlops-suite
-COPY constraints.txt pyproject.toml README.md ./
+COPY constraints.txt pyproject.toml setup.py README.md ./
 COPY mlops_suite ./mlops_suite
 COPY components ./components
 COPY pipelines ./pipelines

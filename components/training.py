@@ -27,7 +27,7 @@ def propose_trials(estimator: str, task: str, params_json: str) -> List[str]:
     import json
 
     from mlops_suite.components.step import failing_clearly
-    from mlops_suite.training.tuning import trial_grid
+    from mlops_suite.tuning import trial_grid
 
     with failing_clearly("propose_trials"):
         grid = trial_grid(estimator or None, task, json.loads(params_json or "{}"))
@@ -66,7 +66,7 @@ def run_trial(
     from mlops_suite.artifacts import DATASET_FILE, SCHEMA_FILE
     from mlops_suite.components.step import failing_clearly, read_json
     from mlops_suite.data.ingest import read_dataset
-    from mlops_suite.training.tuning import run_trial as fit_and_score
+    from mlops_suite.tuning import run_trial as fit_and_score
 
     with failing_clearly("run_trial"):
         result = fit_and_score(
@@ -100,7 +100,7 @@ def select_best_trial(trials: List[str], report: Output[Markdown]) -> str:
     import json
 
     from mlops_suite.components.step import failing_clearly, write_text
-    from mlops_suite.training.tuning import (
+    from mlops_suite.tuning import (
         TrialResult,
         render_trials_markdown,
         select_best,

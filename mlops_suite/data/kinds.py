@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 
-from mlops_suite.artifacts import BOOLEAN, CATEGORICAL, NUMERIC
+from mlops_suite.artifacts import (
+    BOOLEAN,
+    CATEGORICAL,
+    CLASSIFICATION,
+    NUMERIC,
+    REGRESSION,
+)
 
 # A text column counts as numeric when at least this share of its non-missing values
 # parse as finite numbers; the rest are then reported by validation as typos.
 NUMERIC_TEXT_SHARE = 0.95
+# An integer label with at most this many distinct values is a class label.
+MAX_INTEGER_CLASSES = 20
 
 
 def column_kind(series: pd.Series) -> str:
@@ -92,3 +101,34 @@ def is_missing_value(value: object) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
+
+
+def infer_task(label: pd.Series) -> str:
+    """Guesses the task from the label's values.
+
+    Strings, booleans and categories are classes; so are integers with at most
+    ``MAX_INTEGER_CLASSES`` distinct values and floats holding only 0.0 and 1.0
+    (missing values ignored). Anything else is a quantity to regress.
+
+    Args:
+        label: The label column.
+
+    Returns:
+        ``classification`` or ``regression``.
+    """
+    dtype = label.dtype
+    if (
+        ptypes.is_bool_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+        or ptypes.is_object_dtype(dtype)
+        or ptypes.is_string_dtype(dtype)
+    ):
+        return CLASSIFICATION
+    values = label.dropna()
+    if ptypes.is_integer_dtype(dtype):
+        if values.nunique() <= MAX_INTEGER_CLASSES:
+            return CLASSIFICATION
+        return REGRESSION
+    if ptypes.is_float_dtype(dtype) and len(values) and values.isin([0.0, 1.0]).all():
+        return CLASSIFICATION
+    return REGRESSION

@@ -1,1 +1,1 @@
-"""Training stage: the scikit-learn Pipeline, its model folder, and tuning trials."""
+"""Training stage: the scikit-learn Pipeline and its model folder."""

@@ -49,7 +49,12 @@ from mlops_suite.artifacts import (
     REGRESSION,
 )
 from mlops_suite.atomic import write_bytes, write_json
-from mlops_suite.data.kinds import column_kind, is_bool_value, is_missing_value
+from mlops_suite.data.kinds import (
+    column_kind,
+    infer_task,
+    is_bool_value,
+    is_missing_value,
+)
 from mlops_suite.errors import (
     DataError,
     ModelIntegrityError,
@@ -63,8 +68,6 @@ from mlops_suite.training.estimators import (
     resolve_hyperparameters,
 )
 
-# An integer label with at most this many distinct values is a class label.
-MAX_INTEGER_CLASSES = 20
 # Stands in for a missing category; one-hot encoded like any other value.
 MISSING_CATEGORY = "__missing__"
 # zlib level 3: deterministic bytes (no timestamp), forests shrink several times.
@@ -103,37 +106,6 @@ class LoadedModel:
 
 
 # ------------------------------------------------------------------ column kinds
-def infer_task(label: pd.Series) -> str:
-    """Guesses the task from the label's values.
-
-    Strings, booleans and categories are classes; so are integers with at most
-    ``MAX_INTEGER_CLASSES`` distinct values and floats holding only 0.0 and 1.0
-    (missing values ignored). Anything else is a quantity to regress.
-
-    Args:
-        label: The label column.
-
-    Returns:
-        ``classification`` or ``regression``.
-    """
-    dtype = label.dtype
-    if (
-        ptypes.is_bool_dtype(dtype)
-        or isinstance(dtype, pd.CategoricalDtype)
-        or ptypes.is_object_dtype(dtype)
-        or ptypes.is_string_dtype(dtype)
-    ):
-        return CLASSIFICATION
-    values = label.dropna()
-    if ptypes.is_integer_dtype(dtype):
-        if values.nunique() <= MAX_INTEGER_CLASSES:
-            return CLASSIFICATION
-        return REGRESSION
-    if ptypes.is_float_dtype(dtype) and len(values) and values.isin([0.0, 1.0]).all():
-        return CLASSIFICATION
-    return REGRESSION
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(
         value, int | float | np.integer | np.floating

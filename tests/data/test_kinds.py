@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mlops_suite.artifacts import BOOLEAN, CATEGORICAL, NUMERIC
-from mlops_suite.data.kinds import column_kind, to_numbers
+from mlops_suite.data.kinds import column_kind, infer_task, to_numbers
 
 
 @pytest.mark.parametrize(
@@ -49,3 +49,31 @@ def test_to_numbers_marks_everything_a_model_cannot_use() -> None:
     assert numbers.iloc[0] == 3.5
     assert numbers.iloc[5] == 2.0
     assert numbers.isna().tolist() == [False, True, True, True, True, False]
+
+
+# ------------------------------------------------------------------ task inference
+@pytest.mark.parametrize(
+    ("values", "dtype", "expected"),
+    [
+        (["Adelie", "Gentoo", "Adelie"], object, "classification"),
+        ([True, False, True], bool, "classification"),
+        (["a", "b", "a"], "category", "classification"),
+        ([2007, 2008, 2009, 2007], "int64", "classification"),
+        (list(range(100)), "int64", "regression"),
+        ([0.0, 1.0, np.nan, 1.0], "float64", "classification"),
+        ([0.0, 1.0, 0.5], "float64", "regression"),
+        ([3750.0, 3800.0, np.nan], "float64", "regression"),
+        ([1.0, 2.0, 3.0], "float64", "regression"),
+    ],
+)
+def test_infer_task(values: list, dtype: object, expected: str) -> None:
+    assert infer_task(pd.Series(values, dtype=dtype)) == expected
+
+
+def test_infer_task_on_the_fixtures(
+    penguins: pd.DataFrame, mixed_frame: pd.DataFrame
+) -> None:
+    assert infer_task(penguins["species"]) == "classification"
+    assert infer_task(penguins["body_mass_g"]) == "regression"
+    assert infer_task(mixed_frame["churned"]) == "classification"
+    assert infer_task(mixed_frame["income"]) == "regression"

@@ -27,7 +27,6 @@ from mlops_suite.training.train import (
     TrainedModel,
     build_pipeline,
     feature_types,
-    infer_task,
     load_model,
     save_model,
     to_v1_instances,
@@ -35,34 +34,6 @@ from mlops_suite.training.train import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-# ------------------------------------------------------------------ task inference
-@pytest.mark.parametrize(
-    ("values", "dtype", "expected"),
-    [
-        (["Adelie", "Gentoo", "Adelie"], object, "classification"),
-        ([True, False, True], bool, "classification"),
-        (["a", "b", "a"], "category", "classification"),
-        ([2007, 2008, 2009, 2007], "int64", "classification"),
-        (list(range(100)), "int64", "regression"),
-        ([0.0, 1.0, np.nan, 1.0], "float64", "classification"),
-        ([0.0, 1.0, 0.5], "float64", "regression"),
-        ([3750.0, 3800.0, np.nan], "float64", "regression"),
-        ([1.0, 2.0, 3.0], "float64", "regression"),
-    ],
-)
-def test_infer_task(values: list, dtype: object, expected: str) -> None:
-    assert infer_task(pd.Series(values, dtype=dtype)) == expected
-
-
-def test_infer_task_on_the_fixtures(
-    penguins: pd.DataFrame, mixed_frame: pd.DataFrame
-) -> None:
-    assert infer_task(penguins["species"]) == "classification"
-    assert infer_task(penguins["body_mass_g"]) == "regression"
-    assert infer_task(mixed_frame["churned"]) == "classification"
-    assert infer_task(mixed_frame["income"]) == "regression"
 
 
 # ------------------------------------------------------------------ feature kinds

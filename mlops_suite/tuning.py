@@ -1,5 +1,9 @@
 """Hyperparameter trials: propose a small grid, score each on validation, keep the best.
 
+Tuning is a stage of its own, after training and evaluation: a trial trains a model
+and scores it with the evaluation stage's metrics, so it depends on both and neither
+depends on it.
+
 Each trial is independent (the pipeline fans them out with ``dsl.ParallelFor``), so a
 trial carries everything needed to compare it with the others: its parameters, the
 metric's name and a score where higher is always better.

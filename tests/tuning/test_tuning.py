@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mlops_suite.errors import TrainingError
-from mlops_suite.training.tuning import (
+from mlops_suite.tuning import (
     TrialResult,
     render_trials_markdown,
     run_trial,

@@ -7,7 +7,10 @@ editable installs alike). Everything else is in ``pyproject.toml``.
 
 from setuptools import find_packages, setup
 
-KFP_LAYER = {"mlops_suite.components": "components", "mlops_suite.pipelines": "pipelines"}
+KFP_LAYER = {
+    "mlops_suite.components": "components",
+    "mlops_suite.pipelines": "pipelines",
+}
 
 setup(
     packages=[*find_packages(include=["mlops_suite", "mlops_suite.*"]), *KFP_LAYER],

@@ -15,10 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mlops_suite import atomic
-from mlops_suite.errors import MlopsError
-
-# ``mlops run`` scans step logs for this prefix to report why a run stopped.
-ERROR_PREFIX = "MLOPS-ERROR: "
+from mlops_suite.errors import ERROR_MARKER, MlopsError
 
 
 @contextmanager
@@ -34,7 +31,7 @@ def failing_clearly(step: str) -> Iterator[None]:
     try:
         yield
     except MlopsError as error:
-        print(f"{ERROR_PREFIX}{step}: {error}", file=sys.stderr, flush=True)
+        print(f"{ERROR_MARKER}{step}: {error}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
 
 

@@ -6,6 +6,11 @@ what was wrong, where, and what was expected. The CLI prints that sentence and e
 non-zero without a traceback; anything else is a bug and keeps its traceback.
 """
 
+# A process that stops on an MlopsError (a pipeline step, a child model server) prints
+# its one sentence after this marker, so whoever reads its log (``mlops run``, infra
+# validation) can tell it apart from library log lines.
+ERROR_MARKER = "MLOPS-ERROR: "
+
 
 class MlopsError(Exception):
     """A failure caused by the input, explained in one sentence."""

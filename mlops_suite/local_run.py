@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_suite.components.step import ERROR_PREFIX
-from mlops_suite.errors import MlopsError
+from mlops_suite.errors import ERROR_MARKER, MlopsError
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STARTED = re.compile(r"Executing task '([^']+)'")
@@ -82,8 +81,8 @@ class _StepLog(io.TextIOBase):
         self._handle.flush()
 
     def _scan(self, line: str) -> None:
-        if ERROR_PREFIX in line:
-            self.step_errors.append(line.split(ERROR_PREFIX, 1)[1].strip())
+        if ERROR_MARKER in line:
+            self.step_errors.append(line.split(ERROR_MARKER, 1)[1].strip())
         if started := _STARTED.search(line):
             name = started.group(1)
             self._started[name] = time.monotonic()

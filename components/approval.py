@@ -82,9 +82,7 @@ def approve_model(
         True when approved. (A single return value: ``dsl.If`` on a task's default
         output is what every runner, ``kfp.local`` included, evaluates.)
     """
-    import json
-
-    from mlops_suite.approval import Thresholds, decide
+    from mlops_suite.approval import approve
     from mlops_suite.artifacts import (
         BLESSING_FILE,
         DATASET_FILE,
@@ -93,24 +91,17 @@ def approve_model(
     )
     from mlops_suite.components.step import failing_clearly, read_json, write_json
     from mlops_suite.data.ingest import read_dataset
-    from mlops_suite.evaluation.champion import rescore_champion
 
     with failing_clearly("approve_model"):
-        infra = read_json(infra_blessing.path, BLESSING_FILE)
-        thresholds = Thresholds.from_dict(
-            {**json.loads(thresholds_json or "{}"), "max_regression": max_regression}
-        )
-        champion = rescore_champion(
-            registry_uri, model_name, read_dataset(f"{test.path}/{DATASET_FILE}")
-        )
-        decision = decide(
+        decision = approve(
             read_json(model.path, METADATA_FILE)["task"],
             read_json(evaluation.path, EVALUATION_FILE)["metrics"],
-            thresholds=thresholds,
-            champion_metrics=champion.metrics if champion else None,
-            champion_version=champion.version if champion else None,
-            infra_blessed=bool(infra["blessed"]),
-            infra_reason=str(infra.get("reason", "")),
+            read_dataset(f"{test.path}/{DATASET_FILE}"),
+            registry_uri=registry_uri,
+            model_name=model_name,
+            thresholds=thresholds_json,
+            max_regression=max_regression,
+            infra=read_json(infra_blessing.path, BLESSING_FILE),
         )
     write_json(blessing.path, BLESSING_FILE, decision.to_dict())
     blessing.metadata.update({"approved": decision.approved, "reason": decision.reason})

@@ -10,14 +10,19 @@ act on and every check that led to it.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_suite.artifacts import CLASSIFICATION, REGRESSION, TASKS
 from mlops_suite.errors import ApprovalError
+from mlops_suite.evaluation.champion import rescore_champion
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The metric a champion comparison is made on, per task.
 PRIMARY_METRIC: dict[str, str] = {CLASSIFICATION: "roc_auc", REGRESSION: "rmse"}
@@ -193,6 +198,7 @@ def decide(
     infra_blessed: bool | None = None,
     infra_reason: str = "",
     primary_metric: str | None = None,
+    champion_problem: str = "",
 ) -> Decision:
     """Decide whether a candidate model is approved.
 
@@ -210,6 +216,8 @@ def decide(
         infra_reason: Why infra validation failed, quoted in the reason.
         primary_metric: The metric compared with the champion; defaults to
             :data:`PRIMARY_METRIC` for the task.
+        champion_problem: Why the champion could not be re-scored on this test
+            split (``champion_metrics`` is then ``None``), quoted in the reason.
 
     Returns:
         The decision with its reason and checks.
@@ -333,12 +341,18 @@ def decide(
                     f"beyond the {tolerance} tolerance"
                 )
 
+    unscored = ""
+    if champion_metrics is None and champion_version is not None:
+        unscored = f"champion v{champion_version} was not re-scored" + (
+            f" ({_one_line(champion_problem).rstrip('.')})" if champion_problem else ""
+        )
     if failures:
-        reason = "Rejected: " + "; ".join(failures) + "."
+        reason = "Rejected: " + "; ".join(failures)
+        reason += f"; {unscored}." if unscored else "."
         approved = False
     else:
         reason = "Approved: " + _approval_sentence(
-            passes, primary, champion_metrics, champion_phrase, champion_version
+            passes, primary, champion_metrics, champion_phrase, unscored
         )
         approved = True
     return Decision(
@@ -354,7 +368,7 @@ def _approval_sentence(
     primary: str,
     champion_metrics: Mapping[str, Any] | None,
     champion_phrase: str,
-    champion_version: int | None,
+    unscored: str,
 ) -> str:
     """The body of an approval sentence, e.g. "roc_auc 0.99 meets the minimum 0.80."."""
     phrases = [phrase for _, phrase in passes]
@@ -364,10 +378,7 @@ def _approval_sentence(
         phrases = [f"{phrases[0]} and {champion_phrase}"]
     body = _join(phrases)
     if champion_metrics is None:
-        if champion_version is not None:
-            prefix = f"champion v{champion_version} was not re-scored"
-        else:
-            prefix = "no champion yet"
+        prefix = unscored or "no champion yet"
         if not phrases:
             return f"{prefix} and no thresholds are set."
         return f"{prefix}; {body}."
@@ -473,3 +484,66 @@ def _fmt_percent(fraction: float, *, trim: bool = False) -> str:
     if trim:
         return f"{percent:.2f}".rstrip("0").rstrip(".") + "%"
     return f"{percent:.1f}%"
+
+
+def approve(
+    task: str,
+    candidate_metrics: Mapping[str, Any],
+    test: pd.DataFrame,
+    *,
+    registry_uri: str,
+    model_name: str,
+    thresholds: Mapping[str, Any] | str | None,
+    max_regression: float,
+    infra: Mapping[str, Any] | None = None,
+) -> Decision:
+    """The approval gate as the pipeline runs it, champion re-score included.
+
+    Re-scores the registered champion on the candidate's own test rows (so the
+    comparison is fair), then calls :func:`decide`. A champion that cannot be scored
+    on these rows leaves the thresholds alone to decide, and the reason says why.
+
+    Args:
+        task: ``"classification"`` or ``"regression"``.
+        candidate_metrics: The candidate's metrics on ``test``.
+        test: The held-out rows the candidate was evaluated on, label included.
+        registry_uri: The model registry holding the champion.
+        model_name: The registered model's name.
+        thresholds: Absolute bounds as a mapping or a JSON object text (empty or
+            None for none), e.g. ``{"min_roc_auc": 0.8}``.
+        max_regression: The tolerated relative drop against the champion.
+        infra: The infra validation's outcome (``{"blessed", "reason"}``), or None
+            when it did not run.
+
+    Returns:
+        The decision.
+
+    Raises:
+        ApprovalError: The thresholds are malformed.
+        RegistryError: The champion cannot be read or fails its hash check.
+    """
+    if isinstance(thresholds, str):
+        try:
+            thresholds = json.loads(thresholds or "{}")
+        except json.JSONDecodeError as error:
+            raise ApprovalError(
+                f"The thresholds are not a JSON object ({error.msg}): {thresholds!r}."
+            ) from None
+    if not isinstance(thresholds, Mapping | None):
+        raise ApprovalError(
+            f"The thresholds must be a JSON object, got {type(thresholds).__name__}."
+        )
+    bounds = Thresholds.from_dict(
+        {**(thresholds or {}), "max_regression": max_regression}
+    )
+    champion = rescore_champion(registry_uri, model_name, test)
+    return decide(
+        task,
+        candidate_metrics,
+        thresholds=bounds,
+        champion_metrics=champion.metrics if champion else None,
+        champion_version=champion.version if champion else None,
+        champion_problem=champion.problem if champion else "",
+        infra_blessed=bool(infra["blessed"]) if infra is not None else None,
+        infra_reason=str(infra.get("reason", "")) if infra is not None else "",
+    )

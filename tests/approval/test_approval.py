@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mlops_suite.approval import (
@@ -12,6 +14,7 @@ from mlops_suite.approval import (
     ApprovalError,
     Decision,
     Thresholds,
+    approve,
     decide,
 )
 
@@ -367,3 +370,44 @@ def test_decision_survives_a_round_trip_through_json() -> None:
     restored = Decision.from_dict(json.loads(json.dumps(decision.to_dict())))
 
     assert restored == decision
+
+
+def test_approve_says_why_the_champion_was_not_compared(
+    penguins: pd.DataFrame, tmp_path: Path
+) -> None:
+    # The champion was trained on a column the candidate's test rows no longer have:
+    # the thresholds alone decide, and the reason names the column.
+    from mlops_suite.registry import ModelRegistry
+    from mlops_suite.training.train import save_model, train_model
+
+    registry = str(tmp_path / "registry")
+    save_model(train_model(penguins, "species"), tmp_path / "model")
+    ModelRegistry(registry).register("penguins", str(tmp_path / "model"), lineage={})
+    decision = approve(
+        "classification",
+        {"roc_auc": 0.99, "accuracy": 0.97},
+        penguins.drop(columns=["bill_length_mm"]),
+        registry_uri=registry,
+        model_name="penguins",
+        thresholds='{"min_roc_auc": 0.8}',
+        max_regression=0.01,
+        infra={"blessed": True, "reason": "ok"},
+    )
+    assert decision.approved
+    assert "champion v1 was not re-scored" in decision.reason
+    assert "bill_length_mm" in decision.reason
+
+
+def test_approve_refuses_thresholds_that_are_not_json(
+    penguins: pd.DataFrame, tmp_path: Path
+) -> None:
+    with pytest.raises(ApprovalError, match="not a JSON object"):
+        approve(
+            "classification",
+            {"roc_auc": 0.99},
+            penguins,
+            registry_uri=str(tmp_path / "registry"),
+            model_name="penguins",
+            thresholds="{min_roc_auc: 0.8",
+            max_regression=0.01,
+        )

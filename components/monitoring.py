@@ -44,7 +44,6 @@ def detect_drift(
     import json
 
     from mlops_suite.components.step import failing_clearly, write_json, write_text
-    from mlops_suite.monitoring.report import render_drift_html
     from mlops_suite.monitoring.retraining import decide_retraining
 
     with failing_clearly("detect_drift"):
@@ -55,18 +54,15 @@ def detect_drift(
             thresholds=json.loads(thresholds_json) if thresholds_json else None,
             labels=labels_uri or None,
             label_column=label_column,
+            force=force,
         )
-    retrain = result.retrain or force
-    why = result.reason if not force else f"Retrain (forced). {result.reason}"
     if result.drift is not None:
         for name, feature in result.drift.features.items():
             metrics.log_metric(f"drift_{name}", feature.score)
-        write_text(report.path, render_drift_html(result.drift))
-    else:
-        write_text(report.path, f"<html><body><p>{why}</p></body></html>")
+    write_text(report.path, result.to_html())
     write_text(decision.path, result.to_markdown())
-    write_json(drift.path, "drift.json", {**result.to_dict(), "retrain": retrain})
-    drift.metadata.update({"retrain": retrain, "reason": why})
-    write_text(reason, why)
-    print(why)
-    return retrain
+    write_json(drift.path, "drift.json", result.to_dict())
+    drift.metadata.update({"retrain": result.retrain, "reason": result.reason})
+    write_text(reason, result.reason)
+    print(result.reason)
+    return result.retrain

@@ -9,7 +9,8 @@ means retrain; the reason names the features, scores and metrics behind the deci
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import html
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlops_suite.monitoring.drift import (
@@ -50,6 +51,14 @@ class RetrainingDecision:
             "decay": self.decay,
         }
 
+    def to_html(self) -> str:
+        """The HTML report: the drift report, or the reason alone without one."""
+        if self.drift is not None:
+            from mlops_suite.monitoring.report import render_drift_html
+
+            return render_drift_html(self.drift)
+        return f"<html><body><p>{html.escape(self.reason)}</p></body></html>"
+
     def to_markdown(self) -> str:
         """A short Markdown summary for the KFP UI and the Vertex console."""
         lines = [
@@ -78,6 +87,7 @@ def decide_retraining(
     labels: Any = None,
     label_column: str = "label",
     max_metric_drop: float = 0.05,
+    force: bool = False,
 ) -> RetrainingDecision:
     """Compares the latest window with the champion's training profile (and labels).
 
@@ -92,10 +102,39 @@ def decide_retraining(
         label_column: The labels' column.
         max_metric_drop: The relative drop of a live metric, against the metric
             recorded at approval, that counts as decay.
+        force: Retrain whatever the data says; the evidence is still gathered and
+            the reason still says what it showed.
 
     Returns:
         The decision.
     """
+    decision = _decide(
+        registry_uri,
+        model_name,
+        current,
+        thresholds=thresholds,
+        labels=labels,
+        label_column=label_column,
+        max_metric_drop=max_metric_drop,
+    )
+    if not force:
+        return decision
+    return replace(
+        decision, retrain=True, reason=f"Retrain (forced). {decision.reason}"
+    )
+
+
+def _decide(
+    registry_uri: str,
+    model_name: str,
+    current: Any,
+    *,
+    thresholds: Any,
+    labels: Any,
+    label_column: str,
+    max_metric_drop: float,
+) -> RetrainingDecision:
+    """The decision the data alone makes."""
     registry = ModelRegistry(registry_uri)
     champion = registry.champion(model_name)
     if champion is None:

@@ -163,18 +163,16 @@ def split_data(
     from mlops_suite.artifacts import DATASET_FILE
     from mlops_suite.components.step import artifact_file, failing_clearly
     from mlops_suite.data.ingest import read_dataset, write_dataset
-    from mlops_suite.data.split import split_dataset
-    from mlops_suite.training.train import infer_task
+    from mlops_suite.data.split import split_for_training
 
     with failing_clearly("split_data"):
-        frame = read_dataset(f"{dataset.path}/{DATASET_FILE}")
-        resolved = task or infer_task(frame[label])
-        parts = split_dataset(
-            frame,
+        resolved, parts = split_for_training(
+            read_dataset(f"{dataset.path}/{DATASET_FILE}"),
             label,
-            resolved,
+            task,
             test_fraction=test_fraction,
-            validation_fraction=validation_fraction if tune else 0.0,
+            validation_fraction=validation_fraction,
+            tune=tune,
             seed=seed,
         )
     sha256 = dataset.metadata.get("sha256", "")
@@ -183,7 +181,7 @@ def split_data(
         ("test", test),
         ("validation", validation),
     ):
-        part = parts.get(name, frame.iloc[0:0])
+        part = parts[name]
         write_dataset(part, artifact_file(artifact.path, DATASET_FILE))
         artifact.metadata.update({"rows": len(part), "source_sha256": sha256})
     return resolved

@@ -6,6 +6,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from mlops_suite.artifacts import CLASSIFICATION, TASKS
+from mlops_suite.data.kinds import infer_task
 from mlops_suite.errors import DataError
 
 TRAIN = "train"
@@ -57,11 +58,7 @@ def split_dataset(
             f"validation_fraction is {validation_fraction}; expected a number from 0 "
             "to below 1"
         )
-    if label not in df.columns:
-        raise DataError(
-            f"label column '{label}' is absent from the {len(df)}-row table; expected "
-            f"one of {', '.join(map(str, df.columns))}"
-        )
+    _check_label_present(df, label)
     missing = int(df[label].isna().sum())
     if missing:
         raise DataError(
@@ -115,6 +112,58 @@ def split_dataset(
         for name in (TRAIN, TEST, VALIDATION)
         if name in splits
     }
+
+
+def split_for_training(
+    df: pd.DataFrame,
+    label: str,
+    task: str,
+    *,
+    test_fraction: float,
+    validation_fraction: float,
+    tune: bool,
+    seed: int = 0,
+) -> tuple[str, dict[str, pd.DataFrame]]:
+    """The training pipeline's split: the task resolved, validation rows only to tune.
+
+    Args:
+        df: The validated table, label included.
+        label: The label column.
+        task: ``classification``, ``regression``, or empty to infer it from the label.
+        test_fraction: Share of rows held out for evaluation and approval.
+        validation_fraction: Share of rows held out for trials; used only when
+            ``tune`` is set, since without trials those rows would be wasted.
+        tune: Whether hyperparameter trials will run.
+        seed: Seed of the shuffle.
+
+    Returns:
+        The task, and ``train``, ``test`` and ``validation`` (empty, with the
+        table's columns, when no trials run).
+
+    Raises:
+        DataError: As :func:`split_dataset`.
+    """
+    _check_label_present(df, label)
+    resolved = task or infer_task(df[label])
+    parts = split_dataset(
+        df,
+        label,
+        resolved,
+        test_fraction=test_fraction,
+        validation_fraction=validation_fraction if tune else 0.0,
+        seed=seed,
+    )
+    parts.setdefault("validation", df.iloc[0:0].reset_index(drop=True))
+    return resolved, parts
+
+
+def _check_label_present(df: pd.DataFrame, label: str) -> None:
+    """Refuse a table without the label, naming the columns it has."""
+    if label not in df.columns:
+        raise DataError(
+            f"label column '{label}' is absent from the {len(df)}-row table; expected "
+            f"one of {', '.join(map(str, df.columns))}"
+        )
 
 
 def _check_stratifiable(labels: pd.Series, label: str, sizes: dict[str, int]) -> None:

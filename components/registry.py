@@ -45,33 +45,19 @@ def register_model(
         STATISTICS_FILE,
     )
     from mlops_suite.components.step import failing_clearly, read_json
-    from mlops_suite.data.schema import schema_sha256
-    from mlops_suite.errors import RegistryError
-    from mlops_suite.registry import ModelRegistry
+    from mlops_suite.registration import register_approved
 
     with failing_clearly("register_model"):
-        decision = read_json(blessing.path, BLESSING_FILE)
-        if not decision.get("approved"):
-            raise RegistryError(
-                f"model {model_name!r} was not approved, so it is not registered: "
-                f"{decision.get('reason', 'no reason recorded')}"
-            )
-        used_schema = read_json(schema.path, SCHEMA_FILE)
-        # What only the pipeline knows; the registry adds the data hash,
-        # hyperparameters, package version, git commit, model hash and time.
-        lineage = {
-            "schema_sha256": schema_sha256(used_schema),
-            "metrics": read_json(evaluation.path, EVALUATION_FILE)["metrics"],
-            "approval_reason": decision["reason"],
-            "component_image": component_image,
-            "pipeline_run_id": pipeline_run_id,
-        }
-        result = ModelRegistry(registry_uri).register(
+        result = register_approved(
+            registry_uri,
             model_name,
             model.path,
-            lineage=lineage,
-            schema=used_schema,
+            decision=read_json(blessing.path, BLESSING_FILE),
+            metrics=read_json(evaluation.path, EVALUATION_FILE)["metrics"],
+            schema=read_json(schema.path, SCHEMA_FILE),
             statistics=read_json(statistics.path, STATISTICS_FILE),
+            component_image=component_image,
+            pipeline_run_id=pipeline_run_id,
         )
     registration.log_metric("version", result.version)
     registration.log_metric("new_version", 1.0 if result.created else 0.0)

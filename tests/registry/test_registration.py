@@ -1,0 +1,64 @@
+"""The registration step's rules: only approved models, with the pipeline's lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlops_suite.data.schema import schema_sha256
+from mlops_suite.errors import RegistryError
+from mlops_suite.registration import register_approved
+from mlops_suite.registry import ModelRegistry
+
+SCHEMA = {"features": [{"name": "x0", "type": "numeric"}]}
+STATISTICS = {"rows": 6, "columns": {}}
+
+
+def register(registry: Path, folder: Path, decision: dict) -> object:
+    return register_approved(
+        str(registry),
+        "demo",
+        str(folder),
+        decision=decision,
+        metrics={"accuracy": 1.0},
+        schema=SCHEMA,
+        statistics=STATISTICS,
+        component_image="example/image:1",
+        pipeline_run_id="run-7",
+    )
+
+
+def test_an_approved_model_is_registered_with_the_pipelines_lineage(
+    tmp_path: Path, make_model_folder: Callable[..., Path]
+) -> None:
+    folder = make_model_folder()
+    result = register(
+        tmp_path / "registry", folder, {"approved": True, "reason": "Approved: ok."}
+    )
+    assert result.version == 1 and result.created
+    lineage = ModelRegistry(str(tmp_path / "registry")).lineage("demo", 1)
+    assert lineage["approval_reason"] == "Approved: ok."
+    assert lineage["metrics"] == {"accuracy": 1.0}
+    assert lineage["schema_sha256"] == schema_sha256(SCHEMA)
+    assert lineage["component_image"] == "example/image:1"
+    assert lineage["pipeline_run_id"] == "run-7"
+
+
+@pytest.mark.parametrize(
+    "decision",
+    [
+        {"approved": False, "reason": "Rejected: roc_auc 0.61 is below the minimum."},
+        {"reason": "no verdict"},
+        {"approved": "yes", "reason": "a string is not a verdict"},
+    ],
+)
+def test_a_model_without_approval_changes_nothing(
+    tmp_path: Path, make_model_folder: Callable[..., Path], decision: dict
+) -> None:
+    registry = tmp_path / "registry"
+    with pytest.raises(RegistryError, match="was not approved") as caught:
+        register(registry, make_model_folder(), decision)
+    assert decision["reason"] in str(caught.value)
+    assert not registry.exists() or ModelRegistry(str(registry)).versions("demo") == []

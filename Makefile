@@ -49,6 +49,7 @@ lint: $(STAMP) ## ruff (format check + lint) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy -p mlops_suite
+	$(VENV)/bin/mypy components pipelines
 
 .PHONY: format
 format: $(STAMP) ## format the code with ruff

@@ -61,6 +61,7 @@ class Components:
     infra_validate_model: Any
     approve_model: Any
     register_model: Any
+    skip_registration: Any
     deploy_model: Any
     detect_drift: Any
 
@@ -95,6 +96,7 @@ def build_components(image: str = DEFAULT_IMAGE) -> Components:
         infra_validate_model=component(approval.infra_validate_model),
         approve_model=component(approval.approve_model),
         register_model=component(registry.register_model),
+        skip_registration=component(registry.skip_registration),
         deploy_model=component(deployment.deploy_model),
         detect_drift=component(monitoring.detect_drift),
     )

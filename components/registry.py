@@ -1,6 +1,11 @@
 """Registry component: record an approved model as an immutable version with lineage."""
 
+from typing import NamedTuple
+
 from kfp.dsl import Artifact, Input, Metrics, Model, Output
+
+# Spelled out in each signature: KFP ships only a component's own source to the step,
+# so a return type defined beside it would not exist there.
 
 
 def register_model(
@@ -14,7 +19,9 @@ def register_model(
     component_image: str,
     pipeline_run_id: str,
     registration: Output[Metrics],
-) -> int:
+) -> NamedTuple(  # type: ignore[valid-type]
+    "Registered", [("version", int), ("new_version", bool)]
+):
     """Adds the approved model to the registry and makes it the champion.
 
     Writes ``<registry>/<model_name>/v<N>/model.joblib`` and ``metadata.json`` with
@@ -36,8 +43,11 @@ def register_model(
         registration: The registered version and whether it is new.
 
     Returns:
-        The champion's version number after registration.
+        ``version``: the champion's version after registration; ``new_version``:
+        whether this run added it (False for a model byte-identical to the champion).
     """
+    from collections import namedtuple
+
     from mlops_suite.artifacts import (
         BLESSING_FILE,
         EVALUATION_FILE,
@@ -67,4 +77,19 @@ def register_model(
         if result.created
         else f"{model_name} is identical to champion v{result.version}: no new version"
     )
-    return result.version
+    Registered = namedtuple("Registered", ["version", "new_version"])
+    return Registered(result.version, result.created)
+
+
+def skip_registration() -> NamedTuple(  # type: ignore[valid-type]
+    "Registered", [("version", int), ("new_version", bool)]
+):
+    """Stands in for registration when the candidate was not approved.
+
+    Returns:
+        ``version`` 0 and ``new_version`` False: nothing was registered.
+    """
+    from collections import namedtuple
+
+    Registered = namedtuple("Registered", ["version", "new_version"])
+    return Registered(0, False)

@@ -24,10 +24,17 @@ PIPELINE_NAME = "mlops-continuous-training"
 
 
 class MonitoringOutputs(NamedTuple):
-    """What a continuous-training run returns: whether it retrained, and why."""
+    """What a continuous-training run returns: whether it retrained, why, and what.
+
+    ``version`` is the champion's version after a retraining run (0 when it did not
+    retrain or the candidate was not approved) and ``new_version`` whether the run
+    added it.
+    """
 
     retrain: bool
     reason: str
+    version: int
+    new_version: bool
 
 
 @lru_cache(maxsize=8)
@@ -66,17 +73,24 @@ def build_continuous_training_pipeline(
         label_column: str = "label",
         force: bool = False,
         task: str = "",
+        schema_uri: str = "",
         estimator: str = "",
         params_json: str = "{}",
         tune: bool = False,
         seed: int = 0,
+        test_fraction: float = 0.2,
+        validation_fraction: float = 0.2,
+        slice_column: str = "",
         thresholds_json: str = DEFAULT_THRESHOLDS,
         max_regression: float = 0.01,
+        unseen_tolerance: float = -1.0,
         deploy: bool = False,
         serving_namespace: str = "kubeflow",
         serving_mode: str = "raw",
         storage_uri: str = "",
         canary_traffic_percent: int = 10,
+        serving_service_account: str = "kfp-mlops-model-storage",
+        deploy_timeout_s: int = 600,
     ) -> MonitoringOutputs:
         """Retrains, approves, registers and redeploys when the data has moved.
 
@@ -92,18 +106,27 @@ def build_continuous_training_pipeline(
             label_column: The column of labels_uri holding the truth.
             force: Retrain whatever the data says.
             task: classification or regression; empty to infer it.
+            schema_uri: A curated schema.json to validate the new data against;
+                empty to use the schema inferred from it.
             estimator: The estimator's name; empty for the task's default.
             params_json: Hyperparameters as a JSON object.
             tune: Run hyperparameter trials.
             seed: Random seed.
+            test_fraction: Share of rows held out for evaluation and approval.
+            validation_fraction: Share of rows held out for trials (when tuning).
+            slice_column: A categorical feature to slice the metrics by.
             thresholds_json: Absolute approval bounds as a JSON object.
             max_regression: Tolerated relative drop against the champion.
+            unseen_tolerance: Share of unseen categories tolerated in every
+                categorical column; negative to use the schema's bounds.
             deploy: Serve an approved new version with KServe.
             serving_namespace: The namespace of the InferenceService.
             serving_mode: raw or serverless (canary rollout, then promotion).
             storage_uri: The registry as the cluster reads it; empty for
                 registry_uri.
             canary_traffic_percent: A new version's traffic share until promoted.
+            serving_service_account: The ServiceAccount with storage credentials.
+            deploy_timeout_s: Seconds each rollout step may take to become Ready.
         """
         monitored = place(
             c.detect_drift(
@@ -118,26 +141,40 @@ def build_continuous_training_pipeline(
         )
         monitored.set_caching_options(False)
         with dsl.If(monitored.outputs["Output"] == True, name="retrain"):  # noqa: E712
-            training(
+            trained = training(
                 data_uri=training_data_uri,
                 label=label,
                 model_name=model_name,
                 registry_uri=registry_uri,
                 task=task,
+                schema_uri=schema_uri,
                 estimator=estimator,
                 params_json=params_json,
                 tune=tune,
                 seed=seed,
+                test_fraction=test_fraction,
+                validation_fraction=validation_fraction,
+                slice_column=slice_column,
                 thresholds_json=thresholds_json,
                 max_regression=max_regression,
+                unseen_tolerance=unseen_tolerance,
                 deploy=deploy,
                 serving_namespace=serving_namespace,
                 serving_mode=serving_mode,
                 storage_uri=storage_uri,
                 canary_traffic_percent=canary_traffic_percent,
+                serving_service_account=serving_service_account,
+                deploy_timeout_s=deploy_timeout_s,
             )
+        with dsl.Else(name="no-retraining"):
+            kept = c.skip_registration()
         return MonitoringOutputs(
-            retrain=monitored.outputs["Output"], reason=monitored.outputs["reason"]
+            retrain=monitored.outputs["Output"],
+            reason=monitored.outputs["reason"],
+            version=dsl.OneOf(trained.outputs["version"], kept.outputs["version"]),
+            new_version=dsl.OneOf(
+                trained.outputs["new_version"], kept.outputs["new_version"]
+            ),
         )
 
     return continuous_training

@@ -23,10 +23,16 @@ DEFAULT_THRESHOLDS = '{"min_roc_auc": 0.75, "min_r2": 0.2}'
 
 
 class TrainingOutputs(NamedTuple):
-    """What a training run returns: the approval decision and its reason."""
+    """What a training run returns: the decision, its reason, and what it registered.
+
+    ``version`` is the champion's version after the run (0 when the candidate was not
+    approved) and ``new_version`` whether the run added it.
+    """
 
     approved: bool
     reason: str
+    version: int
+    new_version: bool
 
 
 @lru_cache(maxsize=8)
@@ -210,7 +216,7 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                     model=trained.outputs["model"],
                     test=split.outputs["test"],
                     model_name=model_name,
-                    version=registered.outputs["Output"],
+                    version=registered.outputs["version"],
                     storage_uri=storage_uri,
                     registry_uri=registry_uri,
                     namespace=serving_namespace,
@@ -220,8 +226,18 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                     timeout_s=deploy_timeout_s,
                 ).set_caching_options(False)
 
+        with dsl.Else(name="rejected"):
+            skipped = c.skip_registration()
+
         return TrainingOutputs(
-            approved=approved.outputs["Output"], reason=approved.outputs["reason"]
+            approved=approved.outputs["Output"],
+            reason=approved.outputs["reason"],
+            version=dsl.OneOf(
+                registered.outputs["version"], skipped.outputs["version"]
+            ),
+            new_version=dsl.OneOf(
+                registered.outputs["new_version"], skipped.outputs["new_version"]
+            ),
         )
 
     return training

@@ -109,3 +109,31 @@ def test_defaults_given_at_compile_time_reach_every_pipeline(tmp_path: Path) -> 
     for path in paths:
         parameters = read_pipeline_spec(path)["root"]["inputDefinitions"]["parameters"]
         assert parameters["registry_uri"]["defaultValue"] == "gs://team/registry"
+
+
+def test_continuous_training_passes_every_training_parameter_on(
+    compiled: dict[str, Path],
+) -> None:
+    training = read_pipeline_spec(compiled["training"])
+    continuous = read_pipeline_spec(compiled["continuous-training"])
+    given = training["root"]["inputDefinitions"]["parameters"]
+    taken = continuous["root"]["inputDefinitions"]["parameters"]
+    branch = continuous["root"]["dag"]["tasks"]["condition-branches-1"]
+    passed_on = branch["inputs"]["parameters"]
+    for name, definition in given.items():
+        own = "training_data_uri" if name == "data_uri" else name
+        assert own in taken, f"continuous training has no parameter for {name}"
+        kept = ("parameterType", "defaultValue", "isOptional")
+        assert {key: taken[own].get(key) for key in kept} == {
+            key: definition.get(key) for key in kept
+        }, f"{own}'s type or default differs"
+        assert f"pipelinechannel--{own}" in passed_on, f"{own} is not passed on"
+
+
+def test_both_pipelines_report_the_version_they_registered(
+    compiled: dict[str, Path],
+) -> None:
+    for name in ("training", "continuous-training"):
+        outputs = read_pipeline_spec(compiled[name])["root"]["outputDefinitions"]
+        assert outputs["parameters"]["version"] == {"parameterType": "NUMBER_INTEGER"}
+        assert outputs["parameters"]["new_version"] == {"parameterType": "BOOLEAN"}

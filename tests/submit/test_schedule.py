@@ -14,7 +14,7 @@ import schedule_fakes
 import yaml
 
 from mlops_suite import __version__
-from mlops_suite.schedule import (
+from mlops_suite.ops.schedule import (
     InvalidCronError,
     ScheduleResult,
     parse_cron,

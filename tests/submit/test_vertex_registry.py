@@ -1,12 +1,11 @@
-"""vertex_registry through the real aiplatform.Model / Endpoint against a fake API."""
+"""vertex_upload through the real aiplatform.Model / Endpoint against a fake API."""
 
 from __future__ import annotations
 
 import pytest
 
 from mlops_suite import __version__
-from mlops_suite.submit import CredentialsError
-from mlops_suite.vertex_registry import (
+from mlops_suite.ops.vertex_upload import (
     VertexDeploymentError,
     VertexRegistryError,
     deploy_to_endpoint,
@@ -16,6 +15,7 @@ from mlops_suite.vertex_registry import (
     upload_model,
     vertex_model_id,
 )
+from mlops_suite.submit import CredentialsError
 
 PROJECT = "demo-project"
 REGION = "us-central1"

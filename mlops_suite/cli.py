@@ -352,12 +352,9 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- mlops submit
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from mlops_suite.submit import (
-        parse_params,
-        read_pipeline_spec,
-        submit_kfp,
-        submit_vertex,
-    )
+    from mlops_suite.ops.kfp_backend import submit_kfp
+    from mlops_suite.ops.spec import parse_params, read_pipeline_spec
+    from mlops_suite.ops.vertex_backend import submit_vertex
 
     params = parse_params(args.param, read_pipeline_spec(args.file))
     if args.target == "kfp":
@@ -394,7 +391,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 
     from mlops_suite.ops.compile import compile_all
     from mlops_suite.ops.schedule import schedule_kfp, schedule_vertex
-    from mlops_suite.submit import parse_params, read_pipeline_spec
+    from mlops_suite.ops.spec import parse_params, read_pipeline_spec
 
     with tempfile.TemporaryDirectory() as scratch:
         if args.file:

@@ -21,13 +21,9 @@ from mlops_suite.ops.schedule import (
     schedule_kfp,
     schedule_vertex,
 )
-from mlops_suite.submit import (
-    BackendUnreachableError,
-    CredentialsError,
-    ParameterError,
-    PipelineSpecError,
-    SubmitError,
-)
+from mlops_suite.ops.spec import ParameterError, PipelineSpecError
+from mlops_suite.ops.submission import BackendUnreachableError, SubmitError
+from mlops_suite.ops.vertex_backend import CredentialsError
 
 PROJECT = "demo-project"
 REGION = "us-central1"

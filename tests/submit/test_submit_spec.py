@@ -8,21 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from mlops_suite.submit import (
-    VERTEX_JOB_ID_PATTERN,
-    ParameterError,
-    PipelineSpecError,
-    SubmitError,
-    SubmitResult,
-    check_params,
-    check_vertex_constraints,
+from mlops_suite.ops.labels import (
     merge_labels,
-    parse_params,
-    read_pipeline_spec,
     sanitize_label_key,
     sanitize_label_value,
-    vertex_job_id,
 )
+from mlops_suite.ops.spec import (
+    ParameterError,
+    PipelineSpecError,
+    check_params,
+    check_vertex_constraints,
+    parse_params,
+    read_pipeline_spec,
+)
+from mlops_suite.ops.submission import SubmitError, SubmitResult
+from mlops_suite.ops.vertex_backend import VERTEX_JOB_ID_PATTERN, vertex_job_id
 
 
 def test_compiled_pipeline_is_read_with_its_parameters(tiny_yaml):

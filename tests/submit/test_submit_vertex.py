@@ -9,12 +9,11 @@ import pytest
 import yaml
 
 from mlops_suite import __version__
-from mlops_suite.submit import (
+from mlops_suite.ops.spec import PipelineSpecError
+from mlops_suite.ops.submission import BackendUnreachableError, SubmitError
+from mlops_suite.ops.vertex_backend import (
     VERTEX_JOB_ID_PATTERN,
-    BackendUnreachableError,
     CredentialsError,
-    PipelineSpecError,
-    SubmitError,
     submit_vertex,
 )
 

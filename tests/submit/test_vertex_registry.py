@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops_suite import __version__
+from mlops_suite.ops.vertex_backend import CredentialsError
 from mlops_suite.ops.vertex_upload import (
     VertexDeploymentError,
     VertexRegistryError,
@@ -15,7 +16,6 @@ from mlops_suite.ops.vertex_upload import (
     upload_model,
     vertex_model_id,
 )
-from mlops_suite.submit import CredentialsError
 
 PROJECT = "demo-project"
 REGION = "us-central1"

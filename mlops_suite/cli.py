@@ -17,7 +17,7 @@ from mlops_suite import __version__
 from mlops_suite.errors import MlopsError
 
 if TYPE_CHECKING:
-    from mlops_suite.local_run import LocalRun
+    from mlops_suite.ops.local_run import LocalRun
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def _new_champion(registry: Any, name: str, before: Any) -> int | None:
 
 # ---------------------------------------------------------------- mlops run training
 def _cmd_run_training(args: argparse.Namespace) -> int:
-    from mlops_suite.local_run import run_locally
+    from mlops_suite.ops.local_run import run_locally
     from mlops_suite.pipelines.training import build_training_pipeline
     from mlops_suite.registry import ModelRegistry
 
@@ -124,7 +124,7 @@ def _print_outputs(run: LocalRun) -> None:
 
 # ------------------------------------------------ mlops run continuous-training
 def _cmd_run_continuous_training(args: argparse.Namespace) -> int:
-    from mlops_suite.local_run import run_locally
+    from mlops_suite.ops.local_run import run_locally
     from mlops_suite.pipelines.continuous_training import (
         build_continuous_training_pipeline,
     )
@@ -272,7 +272,7 @@ def _cmd_sink(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- mlops compile
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from mlops_suite.compile import compile_all
+    from mlops_suite.ops.compile import compile_all
 
     defaults: dict[str, Any] = {}
     for item in args.default:
@@ -352,12 +352,9 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- mlops submit
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from mlops_suite.submit import (
-        parse_params,
-        read_pipeline_spec,
-        submit_kfp,
-        submit_vertex,
-    )
+    from mlops_suite.ops.kfp_backend import submit_kfp
+    from mlops_suite.ops.spec import parse_params, read_pipeline_spec
+    from mlops_suite.ops.vertex_backend import submit_vertex
 
     params = parse_params(args.param, read_pipeline_spec(args.file))
     if args.target == "kfp":
@@ -392,9 +389,9 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 def _cmd_schedule(args: argparse.Namespace) -> int:
     import tempfile
 
-    from mlops_suite.compile import compile_all
-    from mlops_suite.schedule import schedule_kfp, schedule_vertex
-    from mlops_suite.submit import parse_params, read_pipeline_spec
+    from mlops_suite.ops.compile import compile_all
+    from mlops_suite.ops.schedule import schedule_kfp, schedule_vertex
+    from mlops_suite.ops.spec import parse_params, read_pipeline_spec
 
     with tempfile.TemporaryDirectory() as scratch:
         if args.file:
@@ -445,8 +442,8 @@ def _require(args: argparse.Namespace, what: str, *names: str) -> None:
 
 # ---------------------------------------------------------------- mlops vertex
 def _cmd_vertex_upload(args: argparse.Namespace) -> int:
+    from mlops_suite.ops.vertex_upload import deploy_to_endpoint, upload_model
     from mlops_suite.registry import ModelRegistry
-    from mlops_suite.vertex_registry import deploy_to_endpoint, upload_model
 
     version, metadata = _registered(args)
     uploaded = upload_model(

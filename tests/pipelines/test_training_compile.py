@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_suite.compile import compile_all
 from mlops_suite.components.factory import DEFAULT_IMAGE
-from mlops_suite.submit import check_vertex_constraints, read_pipeline_spec
+from mlops_suite.ops.compile import compile_all
+from mlops_suite.ops.spec import check_vertex_constraints, read_pipeline_spec
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 

@@ -1,8 +1,9 @@
-"""Schedule routes for the fake KFP and Vertex AI servers of ``conftest.py``.
+"""Schedule routes for the fake KFP and Vertex AI API servers.
 
-The servers themselves (and the loopback guard, and the isolated Google
-environment) stay in ``conftest.py``; this module only teaches a running fake the
-endpoints that create schedules, so the real ``kfp.Client`` and
+The servers themselves live in ``kfp_fake.py`` and ``vertex_fake.py`` (the loopback
+guard and the isolated Google environment in ``tests/ops/conftest.py``); this module
+only teaches a running fake the endpoints that create schedules, so the real
+``kfp.Client`` and
 ``aiplatform.PipelineJob.create_schedule`` can be tested against them:
 
 * KFP v2beta1: ``POST /apis/v2beta1/recurringruns`` (and ``GET .../{id}``),

@@ -10,23 +10,16 @@ on the model that was serving, so a canary never drops the running version.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_suite.artifacts import MODEL_FILE_EXTENSIONS
 from mlops_suite.errors import DeploymentError, RegistryError
-from mlops_suite.submit import (
-    CredentialsError,
-    SubmitError,
-    sanitize_label_value,
-    suite_labels,
-    validate_labels,
-    vertex_call,
-)
+from mlops_suite.ops.labels import sanitize_label_value, suite_labels, validate_labels
+from mlops_suite.ops.vertex_backend import vertex_call_as
 
 SKLEARN_FRAMEWORK = "sklearn"
 # scikit-learn pinned by the suite; its prebuilt Vertex image is sklearn-cpu.1-5.
@@ -226,30 +219,6 @@ def lineage_description(model_name: str, version_metadata: Mapping[str, Any]) ->
     return "; ".join(parts)[:_MAX_DESCRIPTION]
 
 
-@contextlib.contextmanager
-def _vertex_call_as(
-    error: type[Exception],
-    action: str,
-    *,
-    project: str,
-    region: str,
-    api_endpoint: str | None,
-) -> Iterator[Any]:
-    """:func:`vertex_call`, reporting its failures as ``error``.
-
-    Credentials problems stay as they are: their sentence says how to log in.
-    """
-    try:
-        with vertex_call(
-            action, project=project, region=region, api_endpoint=api_endpoint
-        ) as credentials:
-            yield credentials
-    except CredentialsError:
-        raise
-    except SubmitError as exc:
-        raise error(str(exc)) from exc.__cause__
-
-
 def upload_model(
     *,
     project: str,
@@ -310,7 +279,7 @@ def upload_model(
     from google.api_core import exceptions as api_exceptions
     from google.cloud import aiplatform
 
-    with _vertex_call_as(
+    with vertex_call_as(
         VertexRegistryError,
         f"upload model {model_name}",
         project=project,
@@ -439,7 +408,7 @@ def deploy_to_endpoint(
 
     from google.cloud import aiplatform
 
-    with _vertex_call_as(
+    with vertex_call_as(
         VertexDeploymentError,
         f"deploy {model_resource} to endpoint {endpoint}",
         project=project,

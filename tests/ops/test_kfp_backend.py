@@ -8,12 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_suite.submit import (
-    BackendUnreachableError,
-    ParameterError,
-    SubmitError,
-    submit_kfp,
-)
+from mlops_suite.ops.kfp_backend import submit_kfp
+from mlops_suite.ops.spec import ParameterError
+from mlops_suite.ops.submission import BackendUnreachableError, SubmitError
 
 
 def test_run_is_created_with_spec_parameters_and_new_experiment(fake_kfp, tiny_yaml):

@@ -13,7 +13,8 @@ import os
 
 import pytest
 
-from mlops_suite.submit import submit_kfp, submit_vertex
+from mlops_suite.ops.kfp_backend import submit_kfp
+from mlops_suite.ops.vertex_backend import submit_vertex
 
 PARAMS = {"message": "hello from kfp-mlops-suite", "scale": 2.0}
 

@@ -8,8 +8,9 @@ is would run at the wrong times (``0 3 * * *`` would mean "minute 3 of every hou
 so :func:`schedule_kfp` sends it with a leading ``0`` seconds field.
 
 The pipeline file, parameters, labels, credentials and error handling are those of
-:mod:`mlops_suite.submit`, so a schedule is refused for exactly the reasons a single
-run would be, and with the same sentences.
+:mod:`mlops_suite.ops.kfp_backend` and :mod:`mlops_suite.ops.vertex_backend`, so a
+schedule is refused for exactly the reasons a single run would be, and with the same
+sentences.
 """
 
 from __future__ import annotations
@@ -21,16 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_suite.submit import (
+from mlops_suite.ops.kfp_backend import kfp_errors, prepare_kfp_run, quiet_sdk_logs
+from mlops_suite.ops.labels import merge_labels
+from mlops_suite.ops.spec import ParameterError, pipeline_name
+from mlops_suite.ops.submission import SubmitError
+from mlops_suite.ops.vertex_backend import (
     VERTEX_MAX_DISPLAY_NAME,
-    ParameterError,
-    SubmitError,
-    kfp_errors,
-    merge_labels,
-    pipeline_name,
-    prepare_kfp_run,
     prepare_vertex_run,
-    quiet_sdk_logs,
     vertex_call,
 )
 
@@ -283,7 +281,7 @@ def schedule_kfp(
             leading seconds field (``"0 0 3 * * *"``), the format KFP parses.
         name: Display name of the recurring run.
         experiment: Experiment the runs are filed under; KFP's ``Default`` when None.
-        params: Run parameters (see :func:`mlops_suite.submit.parse_params`);
+        params: Run parameters (see :func:`mlops_suite.ops.spec.parse_params`);
             defaults fill the rest.
         max_concurrency: How many runs of this schedule may run at once (1-10).
         catchup: Start the runs missed while the schedule was paused or the backend
@@ -370,8 +368,8 @@ def schedule_vertex(
     """Create a Vertex AI Pipelines schedule of a compiled pipeline.
 
     Uses Application Default Credentials, as
-    :func:`mlops_suite.submit.submit_vertex` does. Every run the schedule starts
-    carries the suite-version label (``kfp-mlops-suite``) next to ``labels``.
+    :func:`mlops_suite.ops.vertex_backend.submit_vertex` does. Every run the schedule
+    starts carries the suite-version label (``kfp-mlops-suite``) next to ``labels``.
 
     Args:
         spec_path: The compiled pipeline YAML.
@@ -381,7 +379,7 @@ def schedule_vertex(
         cron: Five-field cron expression, optionally prefixed by
             ``TZ=<IANA zone>`` (or ``CRON_TZ=``); UTC when no zone is given.
         name: Display name of the schedule (at most 128 characters).
-        params: Run parameters (see :func:`mlops_suite.submit.parse_params`);
+        params: Run parameters (see :func:`mlops_suite.ops.spec.parse_params`);
             defaults fill the rest.
         service_account: Service account the runs' steps run as; Compute Engine
             default service account when None.

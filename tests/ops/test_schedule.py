@@ -1,7 +1,7 @@
 """Schedules through the real kfp.Client and aiplatform SDK against fake REST APIs.
 
-The fakes of conftest.py gain the schedule endpoints from schedule_fakes.py; the
-loopback guard of conftest.py applies to every test here.
+The fakes of kfp_fake.py and vertex_fake.py gain the schedule endpoints from
+schedule_fakes.py; the loopback guard of conftest.py applies to every test here.
 """
 
 from __future__ import annotations
@@ -12,25 +12,20 @@ from pathlib import Path
 import pytest
 import schedule_fakes
 import yaml
+from vertex_fake import PROJECT, REGION
 
 from mlops_suite import __version__
-from mlops_suite.schedule import (
+from mlops_suite.ops.schedule import (
     InvalidCronError,
     ScheduleResult,
     parse_cron,
     schedule_kfp,
     schedule_vertex,
 )
-from mlops_suite.submit import (
-    BackendUnreachableError,
-    CredentialsError,
-    ParameterError,
-    PipelineSpecError,
-    SubmitError,
-)
+from mlops_suite.ops.spec import ParameterError, PipelineSpecError
+from mlops_suite.ops.submission import BackendUnreachableError, SubmitError
+from mlops_suite.ops.vertex_backend import CredentialsError
 
-PROJECT = "demo-project"
-REGION = "us-central1"
 LOCATION = f"projects/{PROJECT}/locations/{REGION}"
 ROOT = "gs://demo-bucket/pipeline-root"
 RUNNER = "runner@demo-project.iam.gserviceaccount.com"

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from vertex_fake import PROJECT, REGION
 
 from mlops_suite import __version__
-from mlops_suite.submit import (
+from mlops_suite.ops.spec import PipelineSpecError
+from mlops_suite.ops.submission import BackendUnreachableError, SubmitError
+from mlops_suite.ops.vertex_backend import (
     VERTEX_JOB_ID_PATTERN,
-    BackendUnreachableError,
     CredentialsError,
-    PipelineSpecError,
-    SubmitError,
     submit_vertex,
+    vertex_job_id,
 )
 
-PROJECT = "demo-project"
-REGION = "us-central1"
 ROOT = "gs://demo-bucket/pipeline-root"
 RUNNER = "runner@demo-project.iam.gserviceaccount.com"
 SUITE_LABEL = {"kfp-mlops-suite": __version__.replace(".", "-")}
@@ -243,3 +243,15 @@ def test_sdk_settings_do_not_leak_into_later_calls(fake_vertex, tiny_yaml):
     before = initializer.global_config.api_endpoint
     _submit(fake_vertex, tiny_yaml)
     assert initializer.global_config.api_endpoint == before
+
+
+def test_job_ids_are_valid_unique_and_start_with_a_letter():
+    now = datetime(2024, 5, 1, 12, 30, 0, tzinfo=UTC)
+    first = vertex_job_id("tiny-pipeline", now)
+    assert first.startswith("tiny-pipeline-20240501123000-")
+    assert first != vertex_job_id("tiny-pipeline", now)
+    digit = vertex_job_id("2024-retrain", now)
+    assert digit.startswith("run-2024-retrain-")
+    long_id = vertex_job_id("a" * 200, now)
+    for job_id in (first, digit, long_id):
+        assert VERTEX_JOB_ID_PATTERN.match(job_id), job_id

@@ -1,27 +1,19 @@
-"""Reading compiled pipelines, typing parameters, Vertex constraints and labels."""
+"""Reading compiled pipelines, typing parameters, and Vertex constraints."""
 
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from mlops_suite.submit import (
-    VERTEX_JOB_ID_PATTERN,
+from mlops_suite.ops.spec import (
     ParameterError,
     PipelineSpecError,
-    SubmitError,
-    SubmitResult,
     check_params,
     check_vertex_constraints,
-    merge_labels,
     parse_params,
     read_pipeline_spec,
-    sanitize_label_key,
-    sanitize_label_value,
-    vertex_job_id,
 )
 
 
@@ -203,43 +195,3 @@ def test_vertex_constraints_are_listed_one_sentence_each(tiny_yaml, compiled):
         "exec-crunch asks for 1000 GB of memory, more than the 624 GB Vertex AI "
         "Pipelines allows per step",
     ]
-
-
-def test_label_values_are_sanitized_to_google_rules():
-    assert sanitize_label_value("0.1.0") == "0-1-0"
-    assert sanitize_label_value("Run_42.A") == "run_42-a"
-    assert sanitize_label_value("x" * 80) == "x" * 63
-    assert sanitize_label_key("2nd Stage") == "k-2nd-stage"
-
-
-def test_suite_label_is_added_and_user_labels_checked():
-    merged = merge_labels({"team": "ml", "cost-center": ""})
-    assert merged == {"team": "ml", "cost-center": "", "kfp-mlops-suite": "0-1-0"}
-    too_many = {f"k{i}": "v" for i in range(64)}
-    with pytest.raises(SubmitError, match="has 65 labels; Google Cloud allows at most"):
-        merge_labels(too_many)
-    with pytest.raises(SubmitError, match="Label key '-x' on the pipeline job"):
-        merge_labels({"-x": "v"})
-
-
-def test_job_ids_are_valid_unique_and_start_with_a_letter():
-    now = datetime(2024, 5, 1, 12, 30, 0, tzinfo=UTC)
-    first = vertex_job_id("tiny-pipeline", now)
-    assert first.startswith("tiny-pipeline-20240501123000-")
-    assert first != vertex_job_id("tiny-pipeline", now)
-    digit = vertex_job_id("2024-retrain", now)
-    assert digit.startswith("run-2024-retrain-")
-    long_id = vertex_job_id("a" * 200, now)
-    for job_id in (first, digit, long_id):
-        assert VERTEX_JOB_ID_PATTERN.match(job_id), job_id
-
-
-def test_summary_is_one_line_per_backend():
-    kfp = SubmitResult("r-1", "http://kfp/#/runs/details/r-1", "RUNNING")
-    assert kfp.summary() == (
-        "Kubeflow Pipelines run r-1 is RUNNING: http://kfp/#/runs/details/r-1"
-    )
-    assert not kfp.failed
-    vertex = SubmitResult("job-1", "https://console/x", "CANCELLED", backend="vertex")
-    assert vertex.summary() == "Vertex AI run job-1 is CANCELLED: https://console/x"
-    assert vertex.failed

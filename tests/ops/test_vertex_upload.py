@@ -1,12 +1,13 @@
-"""vertex_registry through the real aiplatform.Model / Endpoint against a fake API."""
+"""vertex_upload through the real aiplatform.Model / Endpoint against a fake API."""
 
 from __future__ import annotations
 
 import pytest
+from vertex_fake import PROJECT, REGION
 
 from mlops_suite import __version__
-from mlops_suite.submit import CredentialsError
-from mlops_suite.vertex_registry import (
+from mlops_suite.ops.vertex_backend import CredentialsError
+from mlops_suite.ops.vertex_upload import (
     VertexDeploymentError,
     VertexRegistryError,
     deploy_to_endpoint,
@@ -17,8 +18,6 @@ from mlops_suite.vertex_registry import (
     vertex_model_id,
 )
 
-PROJECT = "demo-project"
-REGION = "us-central1"
 LOCATION = f"projects/{PROJECT}/locations/{REGION}"
 SKLEARN_1_5 = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
 

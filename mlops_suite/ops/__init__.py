@@ -1,0 +1,3 @@
+"""Operations: compile the pipelines, run them locally, submit and schedule them on
+Kubeflow Pipelines or Vertex AI, and publish registry versions to Vertex AI.
+"""

@@ -259,7 +259,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- mlops sink
 def _cmd_sink(args: argparse.Namespace) -> int:
-    from mlops_suite.monitoring.sink import run_sink_from_args
+    from mlops_suite.monitoring.sink.command import run_sink_from_args
 
     print(
         f"mlops: payload sink on http://{args.host}:{args.port}/ writing to "
@@ -626,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
             "only once it is on disk. `mlops monitor --current` reads the batches."
         ),
     )
-    from mlops_suite.monitoring.sink import add_sink_arguments
+    from mlops_suite.monitoring.sink.command import add_sink_arguments
 
     add_sink_arguments(sink)
     sink.set_defaults(handler=_cmd_sink)

@@ -17,6 +17,9 @@ from mlops_suite.artifacts import BOOLEAN, NUMERIC
 from mlops_suite.data.kinds import column_kind, to_numbers
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+# The histogram and frequency contract, defined here only: monitoring profiles a raw
+# reference file with the same edges and the same top values (see
+# mlops_suite.monitoring.profile), so drift scores agree whichever it was given.
 HISTOGRAM_BINS = 20
 # Frequencies keep this many most frequent values; the rest are summed as OTHER.
 MAX_FREQUENCIES = 100

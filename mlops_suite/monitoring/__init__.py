@@ -3,22 +3,45 @@
 ``detect_drift`` compares live data (Parquet batch files from the request logger, or
 a DataFrame) with the statistics profile registered with the model, or with a raw
 reference table, reading in bounded batches; ``render_drift_html`` draws the report.
+
+The names below are imported on first use: ``mlops --help`` imports the sink's
+flags from this package, and must not wait for pandas, SciPy and matplotlib.
 """
 
-from mlops_suite.monitoring.drift import (
-    DEFAULT_BATCH_ROWS,
-    PREDICTION_COLUMN,
-    DriftReport,
-    FeatureDrift,
-    detect_drift,
-    distribution_distance,
-)
-from mlops_suite.monitoring.report import render_drift_html
-from mlops_suite.monitoring.thresholds import (
-    DEFAULT_THRESHOLDS,
-    DriftThresholds,
-    load_thresholds,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_suite.monitoring.drift import (
+        DEFAULT_BATCH_ROWS,
+        PREDICTION_COLUMN,
+        DriftReport,
+        FeatureDrift,
+        detect_drift,
+        distribution_distance,
+    )
+    from mlops_suite.monitoring.report import render_drift_html
+    from mlops_suite.monitoring.thresholds import (
+        DEFAULT_THRESHOLDS,
+        DriftThresholds,
+        load_thresholds,
+    )
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "DEFAULT_BATCH_ROWS": "mlops_suite.monitoring.drift",
+    "PREDICTION_COLUMN": "mlops_suite.monitoring.drift",
+    "DriftReport": "mlops_suite.monitoring.drift",
+    "FeatureDrift": "mlops_suite.monitoring.drift",
+    "detect_drift": "mlops_suite.monitoring.drift",
+    "distribution_distance": "mlops_suite.monitoring.drift",
+    "render_drift_html": "mlops_suite.monitoring.report",
+    "DEFAULT_THRESHOLDS": "mlops_suite.monitoring.thresholds",
+    "DriftThresholds": "mlops_suite.monitoring.thresholds",
+    "load_thresholds": "mlops_suite.monitoring.thresholds",
+}
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -32,3 +55,17 @@ __all__ = [
     "load_thresholds",
     "render_drift_html",
 ]
+
+
+if not TYPE_CHECKING:  # mypy reads the imports above instead
+
+    def __getattr__(name: str) -> Any:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

@@ -38,7 +38,7 @@ from mlops_suite.artifacts import CLASSIFICATION, REGRESSION
 from mlops_suite.data.ingest import read_table
 from mlops_suite.errors import DataError, MlopsError
 from mlops_suite.monitoring.drift import PREDICTION_COLUMN
-from mlops_suite.monitoring.payloads import REQUEST_ID_COLUMN, ROW_COLUMN
+from mlops_suite.monitoring.payloads.columns import REQUEST_ID_COLUMN, ROW_COLUMN
 from mlops_suite.monitoring.sources import open_parts
 from mlops_suite.training.estimators import check_task
 

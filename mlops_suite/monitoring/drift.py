@@ -68,9 +68,9 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
 from mlops_suite.artifacts import CATEGORICAL, FEATURE_TYPES, NUMERIC
+from mlops_suite.data.statistics import OTHER
 from mlops_suite.errors import DataError, MlopsError
 from mlops_suite.monitoring.profile import (
-    OTHER,
     UNTRACKED,
     ColumnCounter,
     NumericCounter,

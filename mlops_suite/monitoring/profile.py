@@ -28,14 +28,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlops_suite.artifacts import BOOLEAN, CATEGORICAL, NUMERIC
+from mlops_suite.data.statistics import HISTOGRAM_BINS, MAX_FREQUENCIES, OTHER
 from mlops_suite.errors import DataError
 from mlops_suite.monitoring.sources import Part, Range
 
-# The statistics contract: 20 equal-width bins, 100 most frequent values, the rest
-# summed under "__other__".
-HISTOGRAM_BINS = 20
-MAX_FREQUENCIES = 100
-OTHER = "__other__"
 # Distinct values counted one by one per column; past this, new values are only
 # counted in total (an ID column would otherwise grow without bound).
 MAX_TRACKED_VALUES = 100_000

@@ -18,9 +18,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlops_suite.artifacts import NUMERIC
+from mlops_suite.data.statistics import OTHER
 from mlops_suite.figures import img_tag
 from mlops_suite.monitoring.drift import DriftReport, FeatureDrift
-from mlops_suite.monitoring.profile import OTHER, UNTRACKED
+from mlops_suite.monitoring.profile import UNTRACKED
 
 # Categorical values drawn per feature: the ones whose share is largest on either side.
 TOP_CATEGORIES = 15

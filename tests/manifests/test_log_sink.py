@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from mlops_suite import __version__
-from mlops_suite.monitoring.sink import HEALTH_PATH, add_sink_arguments
+from mlops_suite.monitoring.sink.command import add_sink_arguments
+from mlops_suite.monitoring.sink.server import HEALTH_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO_ROOT / "manifests"

@@ -17,8 +17,8 @@ import pytest
 
 from mlops_suite.cli import DRIFT_EXIT, main
 from mlops_suite.data.statistics import compute_statistics
-from mlops_suite.monitoring.payloads import REQUEST_TYPE, RESPONSE_TYPE
-from mlops_suite.monitoring.sink import running_sink
+from mlops_suite.monitoring.payloads.cloudevents import REQUEST_TYPE, RESPONSE_TYPE
+from mlops_suite.monitoring.sink.server import running_sink
 from mlops_suite.registry import ModelRegistry
 from mlops_suite.training.train import (
     load_model,

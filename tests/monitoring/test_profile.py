@@ -7,9 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlops_suite.data.statistics import compute_statistics
+from mlops_suite.data.statistics import OTHER, compute_statistics
 from mlops_suite.monitoring.profile import (
-    OTHER,
     UNTRACKED,
     NumericCounter,
     ValueCounter,

@@ -18,12 +18,10 @@ import pytest
 from mlops_suite.data.statistics import compute_statistics
 from mlops_suite.errors import DataError, MlopsError
 from mlops_suite.monitoring import detect_drift
-from mlops_suite.monitoring.payloads import (
-    REQUEST_TYPE,
-    RESPONSE_TYPE,
-    load_model_columns,
-)
-from mlops_suite.monitoring.sink import LogSink, read_logged, running_sink
+from mlops_suite.monitoring.payloads.cloudevents import REQUEST_TYPE, RESPONSE_TYPE
+from mlops_suite.monitoring.payloads.columns import load_model_columns
+from mlops_suite.monitoring.sink.output import read_logged
+from mlops_suite.monitoring.sink.server import LogSink, running_sink
 
 FEATURES = [
     {"name": "bill_length_mm", "type": "numeric"},

@@ -20,14 +20,10 @@ from typing import Any
 
 import pytest
 
-from mlops_suite.monitoring.payloads import REQUEST_TYPE, RESPONSE_TYPE
-from mlops_suite.monitoring.sink import (
-    LogSink,
-    LogStore,
-    _Output,
-    read_logged,
-    running_sink,
-)
+from mlops_suite.monitoring.payloads.cloudevents import REQUEST_TYPE, RESPONSE_TYPE
+from mlops_suite.monitoring.sink.journal import LogStore
+from mlops_suite.monitoring.sink.output import BatchOutput, read_logged
+from mlops_suite.monitoring.sink.server import LogSink, running_sink
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -40,8 +36,8 @@ CHILD = (
     "        time.sleep(0.5)\n"
     "    os._exit(3)\n"
     "threading.Thread(target=watch, daemon=True).start()\n"
-    "from mlops_suite.monitoring.sink import _main\n"
-    "sys.exit(_main(sys.argv[1:]))\n"
+    "from mlops_suite.monitoring.sink.command import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
 )
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
@@ -217,11 +213,11 @@ def test_a_batch_the_store_refused_is_kept_and_published_once(
     sink.start()
     send_pair(sink.url, "p-1", [1.0])
 
-    def unreachable(self: _Output, name: str, data: bytes) -> None:
+    def unreachable(self: BatchOutput, name: str, data: bytes) -> None:
         raise ConnectionError("object store unreachable")
 
     with monkeypatch.context() as patch:
-        patch.setattr(_Output, "publish", unreachable)
+        patch.setattr(BatchOutput, "publish", unreachable)
         assert sink.store.flush() == 1  # committed to the outbox, not published
         health = sink.health()
         assert health["unpublished_batches"] == 1

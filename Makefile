@@ -60,6 +60,10 @@ format: $(STAMP) ## format the code with ruff
 compile: $(STAMP) ## compile every pipeline to IR YAML in build/pipelines (IMAGE=... to choose the image)
 	$(MLOPS) compile --output-dir $(COMPILED) --image $(IMAGE)
 
+.PHONY: components
+components: $(STAMP) ## rewrite components/<name>/component.yaml, one reusable file per component
+	$(PY) -c "from pathlib import Path; from mlops_suite.ops.compile import compile_components; compile_components(Path('components'))"
+
 .PHONY: golden
 golden: $(STAMP) ## rewrite the golden YAML files after an intended change to a pipeline
 	$(MLOPS) compile --output-dir tests/golden

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import tempfile
@@ -11,7 +12,7 @@ from typing import Any
 
 from kfp import compiler
 
-from mlops_suite.components.factory import DEFAULT_IMAGE
+from mlops_suite.components.factory import DEFAULT_IMAGE, build_components
 from mlops_suite.errors import MlopsError
 from mlops_suite.pipelines.platform import KFP, KFP_DEFAULTS, PORTABLE
 
@@ -70,6 +71,38 @@ def compile_all(
                     {key: value for key, value in wanted.items() if key in accepted},
                 )
             )
+    return written
+
+
+def compile_components(output_dir: Path, *, image: str | None = None) -> list[Path]:
+    """Compiles every component on its own to ``<output_dir>/<name>/component.yaml``.
+
+    Users load one into a pipeline of their own with
+    ``kfp.components.load_component_from_file`` (or ``_from_url``), as with the
+    components published in ``kubeflow/pipelines/components/``.
+
+    Args:
+        output_dir: The folder to write to, e.g. the repository's ``components/``.
+        image: The component image the step runs in; the release image if None.
+
+    Returns:
+        The written files, one per component.
+    """
+    built = build_components(image or DEFAULT_IMAGE)
+    written = []
+    for field in dataclasses.fields(built):
+        if field.name == "image":
+            continue
+        folder = output_dir / field.name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise MlopsError(
+                f"cannot create the output folder {folder}: {error.strerror}"
+            ) from None
+        written.append(
+            _compile(getattr(built, field.name), folder / "component.yaml", {})
+        )
     return written
 
 

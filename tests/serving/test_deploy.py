@@ -15,13 +15,10 @@ import pytest
 from kubernetes import client as k8s
 
 from mlops_suite.errors import DeploymentError
-from mlops_suite.serving.deploy import (
-    FIELD_MANAGER,
-    DeploymentRolledBack,
-    deploy,
-    load_kube_api,
-)
+from mlops_suite.serving.deploy import deploy
 from mlops_suite.serving.inference_service import build_inference_service
+from mlops_suite.serving.kube import FIELD_MANAGER, load_kube_api
+from mlops_suite.serving.rollout import DeploymentRolledBack
 from mlops_suite.serving.runtime import free_port
 
 NAMESPACE = "serving"

@@ -24,9 +24,11 @@ import pytest
 
 from mlops_suite.artifacts import MODEL_FILE
 from mlops_suite.errors import DeploymentError
-from mlops_suite.serving.deploy import DeploymentRolledBack, deploy, v1_smoke_request
+from mlops_suite.serving.deploy import deploy
 from mlops_suite.serving.inference_service import build_inference_service
+from mlops_suite.serving.rollout import DeploymentRolledBack
 from mlops_suite.serving.runtime import free_port
+from mlops_suite.serving.smoke import v1_smoke_request
 
 Answer = Callable[[str, dict[str, Any]], tuple[int, Any]]
 

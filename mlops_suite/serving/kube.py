@@ -23,6 +23,8 @@ from mlops_suite.serving.inference_service import GROUP, PLURAL, VERSION
 
 FIELD_MANAGER = "kfp-mlops-suite"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+# The Role in manifests/base/rbac.yaml that lets a deploy step get and patch.
+DEPLOY_ROLE = "kfp-mlops-isvc-deployer"
 
 # Worth another poll while waiting: the API server or its proxy was briefly unhappy.
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -157,7 +159,7 @@ class InferenceServiceApi:
                     f"{GROUP}/{VERSION} {PLURAL} (is KServe installed?)",
                     transient=False,
                 ) from exc
-            raise self._refused(exc, "reading it") from exc
+            raise self._refused(exc, "get", "reading it") from exc
         except urllib3.exceptions.HTTPError as exc:
             raise self._unreachable(exc) from exc
         return found
@@ -187,7 +189,7 @@ class InferenceServiceApi:
                 _request_timeout=(self.timeout, self.timeout),
             )
         except ApiException as exc:
-            raise self._refused(exc, "applying it") from exc
+            raise self._refused(exc, "patch", "applying it") from exc
         except urllib3.exceptions.HTTPError as exc:
             raise self._unreachable(exc) from exc
         return applied
@@ -201,7 +203,14 @@ class InferenceServiceApi:
         details = status.get("details") if isinstance(status, dict) else None
         return isinstance(details, dict) and details.get("name") == self.name
 
-    def _refused(self, exc: ApiException, doing: str) -> ApiFailure:
+    def _refused(self, exc: ApiException, verb: str, doing: str) -> ApiFailure:
+        """The API server's error answer, with its message, as a clause.
+
+        Args:
+            exc: The error answer.
+            verb: The RBAC verb of the request (``get``, ``patch``).
+            doing: What was being done, for other errors (``reading it``).
+        """
         message = ""
         try:
             status = json.loads(exc.body or "")
@@ -211,6 +220,16 @@ class InferenceServiceApi:
         except (TypeError, ValueError):
             message = ""
         detail = f": {message.rstrip('.')}" if message else ""
+        if exc.status == 403:
+            # Who may do what is the fix, so the verb, resource and namespace a Role
+            # must grant are named even when the API server's message is terse.
+            return ApiFailure(
+                f"the Kubernetes API refused to let this step {verb} "
+                f"{PLURAL}.{GROUP} in namespace {self.namespace} "
+                f"({exc.status} {exc.reason}{detail}), which a Role such as "
+                f"{DEPLOY_ROLE} in manifests/base/rbac.yaml grants",
+                transient=False,
+            )
         return ApiFailure(
             f"the Kubernetes API answered {exc.status} {exc.reason} when "
             f"{doing}{detail}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,16 @@ import pandas as pd
 import requests
 
 from mlops_suite.errors import DeploymentError, last_clause, snippet
+
+# Served answers travel as JSON in shortest float repr, so they arrive exactly as the
+# server computed them; what differs is the computing. Some estimators return float32
+# (rounding near 6e-8 relative), and the cluster's runtime image may run another
+# numpy/BLAS build than the step computing the reference, whose summation order can
+# leave noise near 1e-12 on outputs that cancel to about zero from large terms (features
+# in the thousands). 1e-6 relative and 1e-9 absolute absorb both with room to spare and
+# stay far below any difference a wrong model makes.
+PREDICTION_RTOL = 1e-6
+PREDICTION_ATOL = 1e-9
 
 
 def v1_smoke_request(
@@ -35,7 +46,8 @@ def v1_smoke_request(
         instances: Rows in the V1 form (lists of feature values in training order);
             NaN and pandas' missing values are sent as ``null``.
         expected: The predictions the model must return, row by row (numbers within
-            a relative 1e-6), or ``None`` to only check that there is one per row.
+            :func:`same_prediction`), or ``None`` to only check that there is one
+            per row.
         timeout_s: Timeout of the HTTP request.
 
     Returns:
@@ -91,7 +103,7 @@ def v1_smoke_request(
                 f"sent {len(rows)} rows; pass one expected prediction per row."
             )
         pairs = zip(wanted, predictions, strict=True)
-        wrong = [i for i, (w, g) in enumerate(pairs) if not _same(w, g)]
+        wrong = [i for i, (w, g) in enumerate(pairs) if not same_prediction(w, g)]
         if wrong:
             first = wrong[0]
             raise DeploymentError(
@@ -117,17 +129,38 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _same(wanted: Any, got: Any) -> bool:
-    numbers = (int, float)
-    if (
-        isinstance(wanted, numbers)
-        and isinstance(got, numbers)
-        and not isinstance(wanted, bool)
-        and not isinstance(got, bool)
-    ):
-        return math.isclose(wanted, got, rel_tol=1e-6, abs_tol=1e-9)
-    if isinstance(wanted, list) and isinstance(got, list):
-        return len(wanted) == len(got) and all(
-            _same(a, b) for a, b in zip(wanted, got, strict=True)
+def same_prediction(expected: Any, served: Any) -> bool:
+    """Whether a served prediction equals the one the model gives in process.
+
+    Integers (class labels) and other values (strings, booleans, ``None``) must be
+    equal; a float within :data:`PREDICTION_RTOL` relative or :data:`PREDICTION_ATOL`
+    absolute, NaN matching only NaN; lists (multi-output rows) element by element.
+    The smoke request and infra validation both judge answers with it.
+
+    Args:
+        expected: The in-process prediction, as a plain Python value.
+        served: What the server answered (decoded JSON).
+
+    Returns:
+        True when they are the same prediction.
+    """
+    if _is_number(expected) and _is_number(served):
+        if isinstance(expected, numbers.Integral) and isinstance(
+            served, numbers.Integral
+        ):
+            return int(expected) == int(served)
+        wanted, got = float(expected), float(served)
+        if math.isnan(wanted) or math.isnan(got):
+            return math.isnan(wanted) and math.isnan(got)
+        return math.isclose(
+            got, wanted, rel_tol=PREDICTION_RTOL, abs_tol=PREDICTION_ATOL
         )
-    return bool(wanted == got)
+    if isinstance(expected, list | tuple) and isinstance(served, list | tuple):
+        return len(expected) == len(served) and all(
+            same_prediction(e, s) for e, s in zip(expected, served, strict=True)
+        )
+    return bool(expected == served)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -2,7 +2,8 @@
 
 The server predicts with the real model folder from ``conftest.py`` (the serving
 contract's Pipeline on penguins), the way KServe's sklearn runtime does: the request's
-``instances`` become ``np.array(rows, dtype=object)``.
+``instances`` become ``np.array(rows, dtype=object)``. Also the prediction comparison
+the smoke request and infra validation share.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from mlops_suite.serving.deploy import deploy
 from mlops_suite.serving.inference_service import build_inference_service
 from mlops_suite.serving.rollout import DeploymentRolledBack
 from mlops_suite.serving.runtime import free_port
-from mlops_suite.serving.smoke import v1_smoke_request
+from mlops_suite.serving.smoke import same_prediction, v1_smoke_request
 
 Answer = Callable[[str, dict[str, Any]], tuple[int, Any]]
 
@@ -218,3 +219,46 @@ def test_deploy_rolls_back_a_version_that_answers_wrongly(
             assert live["spec"]["predictor"]["model"]["storageUri"] == uris[1]
             # And v1 answers correctly again at the same URL.
             assert v1_smoke_request(server.url, "penguins", rows, expected_predictions)
+
+
+@pytest.mark.parametrize(
+    ("expected", "served"),
+    [
+        ("Adelie", "Adelie"),
+        (3, 3),
+        (True, True),
+        (None, None),
+        # A float32 output read back as float64.
+        (4207.3, float(np.float32(4207.3))),
+        (0.1, float(np.float32(0.1))),
+        # Cancellation noise on a near-zero output summed from terms in the thousands.
+        (0.0, 3e-12),
+        (float("nan"), float("nan")),
+        ([0.25, 0.75], [0.25, 0.75 + 1e-12]),
+    ],
+)
+def test_a_served_prediction_equal_up_to_float_noise_is_the_same(
+    expected: Any, served: Any
+) -> None:
+    assert same_prediction(expected, served)
+
+
+@pytest.mark.parametrize(
+    ("expected", "served"),
+    [
+        ("Adelie", "Gentoo"),
+        # Class labels are compared exactly, however large.
+        (1_000_000, 1_000_001),
+        (4207.5, 4207.6),
+        (0.0, 1e-6),
+        (1.0, "1.0"),
+        (float("nan"), None),
+        (0.5, float("nan")),
+        ([0.25, 0.75], [0.75, 0.25]),
+        ([0.25, 0.75], [0.25]),
+    ],
+)
+def test_a_served_prediction_that_differs_is_not_the_same(
+    expected: Any, served: Any
+) -> None:
+    assert not same_prediction(expected, served)

@@ -49,7 +49,7 @@ def deploy_model(
     from mlops_suite.artifacts import DATASET_FILE
     from mlops_suite.components.step import artifact_file, failing_clearly, write_text
     from mlops_suite.data.ingest import read_dataset
-    from mlops_suite.serving.rollout import roll_out
+    from mlops_suite.serving.deploy import roll_out
 
     with failing_clearly("deploy_model"):
         result = roll_out(

@@ -50,3 +50,21 @@ class ServingError(MlopsError):
 
 class DeploymentError(MlopsError):
     """A model could not be deployed; the version that was serving keeps serving."""
+
+
+def last_clause(exc: BaseException) -> str:
+    """An exception's message as a clause: one line, without the object reprs.
+
+    urllib3 (under ``requests`` and the Kubernetes client) puts the connection
+    object's repr in front of the reason; only the reason is kept.
+    """
+    text = str(exc).strip() or type(exc).__name__
+    if "Failed to establish a new connection: " in text:
+        text = text.split("Failed to establish a new connection: ", 1)[1]
+    return snippet(text.rstrip("."), limit=300)
+
+
+def snippet(text: str, limit: int = 200) -> str:
+    """``text`` on one line, cut to ``limit`` characters (``...`` marks a cut)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -45,7 +45,6 @@ as their JSON value, which the decoder keeps).
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -68,6 +67,7 @@ from mlops_suite.serving.runtime import (
     start_server_in_subprocess,
     verify_model_file,
 )
+from mlops_suite.serving.smoke import same_prediction
 
 V2_DATATYPES = {NUMERIC: "FP64", BOOLEAN: "BOOL", CATEGORICAL: "BYTES"}
 # Packages importable in KServe's stock sklearn image besides the standard library.
@@ -77,9 +77,6 @@ STOCK_RUNTIME_PACKAGES = frozenset(
 _BODY_EXCERPT = 200
 # The server is local: reach it directly, whatever HTTP proxy the environment sets.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-# JSON carries floats in shortest repr, so served regression outputs should be
-# exact; the tolerance only absorbs float32 outputs some estimators produce.
-_RTOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -246,18 +243,6 @@ def _v2_predictions(answer: Any) -> list[Any]:
     return list(np.asarray(outputs[0]["data"], dtype=object).ravel())
 
 
-def _same(served: Any, expected: Any) -> bool:
-    if isinstance(expected, float | np.floating) and not isinstance(served, str):
-        try:
-            served_float, expected_float = float(served), float(expected)
-        except (TypeError, ValueError):
-            return False
-        if math.isnan(served_float) or math.isnan(expected_float):
-            return math.isnan(served_float) and math.isnan(expected_float)
-        return math.isclose(served_float, expected_float, rel_tol=_RTOL, abs_tol=1e-12)
-    return bool(served == expected)
-
-
 def _compare(
     label: str, served: Sequence[Any], expected: np.ndarray, index: pd.Index
 ) -> dict[str, Any] | None:
@@ -273,7 +258,9 @@ def _compare(
         )
     per_row = len(flat) // rows
     pairs = enumerate(zip(served, flat, strict=True))
-    differing = sorted({i // per_row for i, (s, e) in pairs if not _same(s, e)})
+    differing = sorted(
+        {i // per_row for i, (s, e) in pairs if not same_prediction(e, s)}
+    )
     if not differing:
         return None
     first = differing[0]

@@ -1,8 +1,7 @@
-"""Fixtures for the manifest tests: render with kubectl, validate against KServe's CRD.
+"""Fixtures for the manifest tests: render with kubectl, and a small registry.
 
-Rendering needs ``kubectl`` (its built-in kustomize); validation needs the KServe CRDs
-kept beside the repository in ``../shared/schemas/kserve``. Tests that need either are
-skipped, with the reason, when it is missing.
+Rendering needs ``kubectl`` (its built-in kustomize); tests that need it are skipped,
+with the reason, when it is missing. The CRD check is ``crd.py`` in ``tests/support``.
 """
 
 from __future__ import annotations
@@ -14,13 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-KSERVE_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas" / "kserve"
-ISVC_CRD = "serving.kserve.io_inferenceservices.yaml"
 
 Render = Callable[[Path], list[dict[str, Any]]]
 
@@ -51,30 +47,6 @@ def render() -> Render:
         return json.loads(json.dumps(cache[key]))
 
     return _render
-
-
-@pytest.fixture(scope="session")
-def isvc_validators() -> dict[str, jsonschema.protocols.Validator]:
-    """A validator for the InferenceService schema of every served CRD version.
-
-    The schema is found under ``spec.versions[].schema.openAPIV3Schema`` of the CRD.
-    The validators are built once: the CRD is about 2 MB of YAML.
-    """
-    crd_file = KSERVE_SCHEMAS / ISVC_CRD
-    if not crd_file.is_file():
-        pytest.skip(
-            f"KServe CRD schemas not found at {crd_file} (../shared/schemas/kserve)"
-        )
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    crd = yaml.load(crd_file.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
-    validators = {}
-    for version in crd["spec"]["versions"]:
-        if version.get("served", True):
-            schema = version["schema"]["openAPIV3Schema"]
-            validators[version["name"]] = jsonschema.validators.validator_for(schema)(
-                schema
-            )
-    return validators
 
 
 @pytest.fixture

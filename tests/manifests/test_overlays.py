@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import crd
 import jsonschema
 import pytest
 import yaml
-from jsonschema.protocols import Validator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO_ROOT / "manifests"
@@ -135,22 +135,49 @@ def test_every_kustomization_renders_with_our_label(render: Render, path: str) -
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS)
 def test_inference_services_validate_against_the_kserve_crd(
-    render: Render, isvc_validators: dict[str, Validator], path: str
+    render: Render, path: str
 ) -> None:
-    for isvc in _of_kind(render(MANIFESTS / path), "InferenceService"):
-        group, version = isvc["apiVersion"].split("/")
-        assert group == "serving.kserve.io"
-        assert version in isvc_validators, f"{version} is not served by the CRD"
-        isvc_validators[version].validate(isvc)
+    isvcs = _of_kind(render(MANIFESTS / path), "InferenceService")
+    assert isvcs
+    for isvc in isvcs:
+        crd.check_inference_service(isvc)
 
 
-def test_the_crd_check_rejects_a_wrongly_typed_field(
-    render: Render, isvc_validators: dict[str, Validator]
-) -> None:
+def test_the_crd_check_rejects_a_wrongly_typed_field(render: Render) -> None:
     isvc = _isvc(render(MANIFESTS / "overlays/kind"))
     isvc["spec"]["predictor"]["minReplicas"] = "one"
-    with pytest.raises(jsonschema.ValidationError):
-        isvc_validators["v1beta1"].validate(isvc)
+    with pytest.raises(jsonschema.ValidationError, match="'one' is not of type"):
+        crd.check_inference_service(isvc)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "spec.predictor.sklearn.storageUrl",
+        "spec.predictor.model.storageUrl",
+        "spec.predictor.minReplica",
+        "spec.predictr",
+        "metadata.lables",
+    ],
+)
+def test_the_crd_check_rejects_a_misspelled_field(render: Render, path: str) -> None:
+    isvc = _isvc(render(MANIFESTS / "overlays/kind"))
+    *parents, field = path.split(".")
+    node = isvc
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[field] = "s3://mlpipeline/registry/penguins/v1"
+    with pytest.raises(jsonschema.ValidationError, match=f"'{field}' was unexpected"):
+        crd.check_inference_service(isvc)
+
+
+def test_the_crd_check_rejects_an_api_version_the_crd_does_not_serve(
+    render: Render,
+) -> None:
+    isvc = _isvc(render(MANIFESTS / "overlays/kind"))
+    isvc["apiVersion"] = "serving.kserve.io/v1alpha9"
+    with pytest.raises(jsonschema.ValidationError, match="not served"):
+        crd.check_inference_service(isvc)
 
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS)

@@ -12,16 +12,14 @@ from typing import Any
 
 import k8s_fake
 import pytest
+import yaml
 from kubernetes import client as k8s
 
 from mlops_suite.errors import DeploymentError
-from mlops_suite.serving.deploy import (
-    FIELD_MANAGER,
-    DeploymentRolledBack,
-    deploy,
-    load_kube_api,
-)
+from mlops_suite.serving.deploy import deploy
 from mlops_suite.serving.inference_service import build_inference_service
+from mlops_suite.serving.kube import DEPLOY_ROLE, FIELD_MANAGER, load_kube_api
+from mlops_suite.serving.rollout import DeploymentRolledBack
 from mlops_suite.serving.runtime import free_port
 
 NAMESPACE = "serving"
@@ -300,6 +298,39 @@ def test_a_server_error_when_reading_is_a_clear_error(
     assert f"InferenceService {NAMESPACE}/{NAME}" in message
     assert "nothing was changed" in message
     assert not fake.writes()
+
+
+@pytest.mark.parametrize(("method", "verb"), [("GET", "get"), ("PATCH", "patch")])
+def test_a_forbidden_request_names_the_verb_resource_and_namespace(
+    fake: Any, api: k8s.CustomObjectsApi, method: str, verb: str
+) -> None:
+    fake.put(isvc(1))
+    before = served(fake)
+    fake.fail_next(403, methods={method})
+    with pytest.raises(DeploymentError) as raised:
+        deploy(isvc(2), api=api, **FAST)
+
+    message = str(raised.value)
+    assert (
+        f"refused to let this step {verb} inferenceservices.serving.kserve.io "
+        f"in namespace {NAMESPACE} (403 Forbidden: injected by the test)"
+    ) in message
+    assert f"Role such as {DEPLOY_ROLE}" in message
+    assert f"InferenceService {NAMESPACE}/{NAME}" in message
+    assert "\n" not in message
+    assert served(fake) == before
+
+
+def test_the_role_a_forbidden_error_names_is_the_one_we_ship() -> None:
+    rbac = Path(__file__).resolve().parents[2] / "manifests" / "base" / "rbac.yaml"
+    (role,) = [
+        doc
+        for doc in yaml.safe_load_all(rbac.read_text(encoding="utf-8"))
+        if doc["kind"] == "Role"
+    ]
+    assert role["metadata"]["name"] == DEPLOY_ROLE
+    (rule,) = role["rules"]
+    assert {"get", "patch"} <= set(rule["verbs"])
 
 
 def test_a_transient_error_while_waiting_is_retried(

@@ -2,17 +2,14 @@
 
 The server predicts with the real model folder from ``conftest.py`` (the serving
 contract's Pipeline on penguins), the way KServe's sklearn runtime does: the request's
-``instances`` become ``np.array(rows, dtype=object)``.
+``instances`` become ``np.array(rows, dtype=object)``. Also the prediction comparison
+the smoke request and infra validation share.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import threading
-import warnings
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,73 +18,15 @@ import k8s_fake
 import numpy as np
 import pandas as pd
 import pytest
+from v1_server import V1Server, predict_with
 
 from mlops_suite.artifacts import MODEL_FILE
 from mlops_suite.errors import DeploymentError
-from mlops_suite.serving.deploy import DeploymentRolledBack, deploy, v1_smoke_request
+from mlops_suite.serving.deploy import deploy
 from mlops_suite.serving.inference_service import build_inference_service
+from mlops_suite.serving.rollout import DeploymentRolledBack
 from mlops_suite.serving.runtime import free_port
-
-Answer = Callable[[str, dict[str, Any]], tuple[int, Any]]
-
-
-class V1Server:
-    """Answers ``POST /v1/models/<name>:predict`` with ``answer(name, body)``."""
-
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
-        self.bodies: list[Any] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null")
-                owner.bodies.append(body)
-                prefix, suffix = "/v1/models/", ":predict"
-                if self.path.startswith(prefix) and self.path.endswith(suffix):
-                    code, payload = owner.answer(
-                        self.path[len(prefix) : -len(suffix)], body
-                    )
-                else:
-                    code, payload = 404, {"error": f"no route {self.path}"}
-                data = (
-                    payload
-                    if isinstance(payload, bytes)
-                    else json.dumps(payload).encode()
-                )
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                """Keep test output quiet."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> V1Server:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+from mlops_suite.serving.smoke import same_prediction, v1_smoke_request
 
 
 @pytest.fixture(scope="module")
@@ -99,18 +38,6 @@ def model(good_model_dir: Path) -> Any:
 def rows(sample_rows: pd.DataFrame, feature_names: list[str]) -> list[list[Any]]:
     """The sample rows in the V1 form: feature values in training order, NaN kept."""
     return sample_rows[feature_names].astype(object).values.tolist()
-
-
-def predict_with(model: Any) -> Answer:
-    def answer(name: str, body: dict[str, Any]) -> tuple[int, Any]:
-        instances = np.array(body["instances"], dtype=object)
-        with warnings.catch_warnings():
-            # Fitted on a DataFrame, asked with an array: expected in the V1 form.
-            warnings.filterwarnings("ignore", "X does not have valid feature names")
-            predictions = model.predict(instances)
-        return 200, {"predictions": predictions.tolist()}
-
-    return answer
 
 
 @pytest.fixture
@@ -216,3 +143,46 @@ def test_deploy_rolls_back_a_version_that_answers_wrongly(
             assert live["spec"]["predictor"]["model"]["storageUri"] == uris[1]
             # And v1 answers correctly again at the same URL.
             assert v1_smoke_request(server.url, "penguins", rows, expected_predictions)
+
+
+@pytest.mark.parametrize(
+    ("expected", "served"),
+    [
+        ("Adelie", "Adelie"),
+        (3, 3),
+        (True, True),
+        (None, None),
+        # A float32 output read back as float64.
+        (4207.3, float(np.float32(4207.3))),
+        (0.1, float(np.float32(0.1))),
+        # Cancellation noise on a near-zero output summed from terms in the thousands.
+        (0.0, 3e-12),
+        (float("nan"), float("nan")),
+        ([0.25, 0.75], [0.25, 0.75 + 1e-12]),
+    ],
+)
+def test_a_served_prediction_equal_up_to_float_noise_is_the_same(
+    expected: Any, served: Any
+) -> None:
+    assert same_prediction(expected, served)
+
+
+@pytest.mark.parametrize(
+    ("expected", "served"),
+    [
+        ("Adelie", "Gentoo"),
+        # Class labels are compared exactly, however large.
+        (1_000_000, 1_000_001),
+        (4207.5, 4207.6),
+        (0.0, 1e-6),
+        (1.0, "1.0"),
+        (float("nan"), None),
+        (0.5, float("nan")),
+        ([0.25, 0.75], [0.75, 0.25]),
+        ([0.25, 0.75], [0.25]),
+    ],
+)
+def test_a_served_prediction_that_differs_is_not_the_same(
+    expected: Any, served: Any
+) -> None:
+    assert not same_prediction(expected, served)

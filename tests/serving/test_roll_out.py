@@ -1,0 +1,169 @@
+"""roll_out, what the pipeline's deploy step calls, without a pipeline or a cluster.
+
+A registry version of the real model folder (``conftest.py``) is rolled out on the
+fake Kubernetes API (``k8s_fake.py``); the service URL it reports is a V1 model server
+(``v1_server.py``) that predicts with the same model, or answers wrongly for the
+storage URIs a test names. Both run in this process on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import k8s_fake
+import pandas as pd
+import pytest
+from v1_server import V1Server, predict_with
+
+from mlops_suite.artifacts import METADATA_FILE, MODEL_FILE
+from mlops_suite.serving.deploy import roll_out
+from mlops_suite.serving.inference_service import build_inference_service
+from mlops_suite.serving.rollout import DeploymentRolledBack, DeployResult
+
+NAMESPACE = "serving"
+NAME = "penguins"
+REGISTRY = "s3://mlpipeline/registry"
+
+
+def uri(version: int) -> str:
+    return f"{REGISTRY}/{NAME}/v{version}"
+
+
+@dataclass
+class Serving:
+    """The fake cluster and the model server behind its URL."""
+
+    cluster: Any
+    server: V1Server
+    wrong: set[str] = field(default_factory=set)
+
+    def live(self) -> dict[str, Any]:
+        obj = self.cluster.get(NAMESPACE, NAME)
+        assert obj is not None
+        return dict(obj)
+
+
+@pytest.fixture
+def serving(good_model_dir: Path) -> Iterator[Serving]:
+    model = joblib.load(good_model_dir / MODEL_FILE)
+    with k8s_fake.FakeKube() as cluster:
+        state: dict[str, Serving] = {}
+
+        def answer(name: str, body: dict[str, Any]) -> tuple[int, Any]:
+            code, payload = predict_with(model)(name, body)
+            live = cluster.get(NAMESPACE, name) or {}
+            served = live["spec"]["predictor"]["model"]["storageUri"]
+            if served in state["serving"].wrong:
+                payload["predictions"] = [
+                    "Gentoo" if p != "Gentoo" else "Adelie"
+                    for p in payload["predictions"]
+                ]
+            return code, payload
+
+        with V1Server(answer) as server:
+            cluster.serve_url = server.url
+            state["serving"] = Serving(cluster, server)
+            yield state["serving"]
+
+
+def roll(
+    serving: Serving,
+    model_dir: Path,
+    sample: pd.DataFrame,
+    version: int,
+    mode: str = "raw",
+    **extra: Any,
+) -> DeployResult:
+    return roll_out(
+        str(model_dir),
+        sample,
+        model_name=NAME,
+        version=version,
+        storage_uri=REGISTRY + "/",
+        namespace=NAMESPACE,
+        mode=mode,
+        timeout_s=5,
+        api=serving.cluster.client(),
+        **extra,
+    )
+
+
+def already_serving(serving: Serving, version: int, mode: str = "raw") -> None:
+    serving.cluster.put(
+        build_inference_service(
+            name=NAME,
+            namespace=NAMESPACE,
+            storage_uri=uri(version),
+            model_version=version,
+            model_sha256=str(version) * 64,
+            mode=mode,  # type: ignore[arg-type]
+        )
+    )
+
+
+def test_serves_the_registry_version_and_checks_the_models_own_answers(
+    serving: Serving, good_model_dir: Path, sample_rows: pd.DataFrame
+) -> None:
+    result = roll(serving, good_model_dir, sample_rows, 3, smoke_rows=4)
+
+    assert result.action == "created"
+    assert (result.model_version, result.storage_uri) == ("v3", uri(3))
+    assert result.smoke_url == serving.server.url
+    live = serving.live()
+    metadata = json.loads((good_model_dir / METADATA_FILE).read_text(encoding="utf-8"))
+    annotations = live["metadata"]["annotations"]
+    assert annotations["kfp-mlops-suite.io/model-sha256"] == metadata["model_sha256"]
+    (request,) = serving.server.bodies
+    assert len(request["instances"]) == 4
+
+
+def test_a_serverless_canary_is_promoted_once_its_answers_match(
+    serving: Serving, good_model_dir: Path, sample_rows: pd.DataFrame
+) -> None:
+    already_serving(serving, 1, "serverless")
+
+    result = roll(
+        serving,
+        good_model_dir,
+        sample_rows,
+        2,
+        mode="serverless",
+        canary_traffic_percent=20,
+    )
+
+    assert result.action == "promoted"
+    shares = [
+        body["spec"]["predictor"].get("canaryTrafficPercent")
+        for body in k8s_fake.iter_patch_bodies(serving.cluster)
+    ]
+    assert shares == [20, 100]
+    assert serving.cluster.traffic(NAMESPACE, NAME) == {uri(2): 100}
+
+
+def test_a_version_that_answers_differently_is_rolled_back(
+    serving: Serving, good_model_dir: Path, sample_rows: pd.DataFrame
+) -> None:
+    already_serving(serving, 1)
+    before = serving.live()
+    serving.wrong.add(uri(2))
+
+    with pytest.raises(DeploymentRolledBack) as raised:
+        roll(serving, good_model_dir, sample_rows, 2)
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"Deploying v2 to InferenceService {NAMESPACE}/{NAME} failed: the smoke "
+        f"request to {serving.server.url} failed"
+    )
+    assert "differ from the expected ones at 5 of 5 rows" in message
+    assert message.endswith("; v1 was restored and is serving again.")
+    assert "\n" not in message
+    after = serving.live()
+    assert after["spec"] == before["spec"]
+    assert after["metadata"]["labels"] == before["metadata"]["labels"]
+    assert after["metadata"]["annotations"] == before["metadata"]["annotations"]

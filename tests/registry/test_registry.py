@@ -17,7 +17,7 @@ import joblib
 import numpy as np
 import pytest
 
-import mlops_suite.registry as registry_module
+import mlops_suite.registry.store as registry_store
 from mlops_suite import __version__
 from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
 from mlops_suite.errors import ModelIntegrityError, RegistryError
@@ -244,7 +244,7 @@ def test_racing_registrations_take_distinct_versions(
     # they pick the same one and must resolve the collision.
     barrier = threading.Barrier(2, timeout=20)
     staged: list[str] = []
-    real_staged_dir = registry_module.staged_dir
+    real_staged_dir = registry_store.staged_dir
 
     @contextmanager
     def racing(path: Path) -> Iterator[Path]:
@@ -254,7 +254,7 @@ def test_racing_registrations_take_distinct_versions(
                 barrier.wait()
             yield staging
 
-    monkeypatch.setattr(registry_module, "staged_dir", racing)
+    monkeypatch.setattr(registry_store, "staged_dir", racing)
     folders = [make_model_folder(c=1.0), make_model_folder(c=0.1)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(

@@ -8,148 +8,44 @@ Layout, on a local folder or any fsspec URI (``gs://``, ``s3://``, ``memory://``
     <registry>/<model-name>/champion.json        {"version", "model_sha256",
                                                  "updated_at", "previous_version"}
 
-A version is never modified once published, and a reader never sees half of one: on a
-local folder it is built under a temporary name and renamed into place (the rename is
-also what makes two concurrent registrations take different numbers); on an object
-store the number is claimed with an exclusive create of ``<model-name>/.claims/v<N>``
-and ``metadata.json`` is written last, so a version exists once its metadata does.
-``champion.json`` is replaced atomically (write then rename locally, one object put on
-object stores). Every model file is checked against the sha256 recorded for it, both
-when it is registered and when it is read back.
+A version is never modified once published, and a reader never sees half of one (how
+each storage back end guarantees it is in :mod:`mlops_suite.registry.store`).
+``champion.json`` is replaced atomically. Every model file is checked against the
+sha256 recorded for it, both when it is registered and when it is read back.
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import json
-import logging
 import os
-import re
 import shutil
 import tempfile
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import fsspec
-
-from mlops_suite import __version__
-from mlops_suite.artifacts import (
-    CHAMPION_FILE,
-    METADATA_FILE,
-    MODEL_FILE,
-    VERSION_PREFIX,
-)
-from mlops_suite.atomic import json_bytes, staged_dir, write_bytes
+from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
+from mlops_suite.atomic import json_bytes, write_bytes
 from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
-from mlops_suite.provenance import git_commit
-
-_LOG = logging.getLogger(__name__)
-
-# A model name becomes a Kubernetes object name (InferenceService): an RFC 1035 label.
-MAX_NAME_LENGTH = 63
-_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_VERSION_DIR = re.compile(rf"{re.escape(VERSION_PREFIX)}([1-9][0-9]*)")
-
-# Every version's lineage holds these keys (None when unknown), so readers can rely on
-# its shape.
-LINEAGE_KEYS = (
-    "data_sha256",
-    "schema_sha256",
-    "hyperparameters",
-    "metrics",
-    "approval_reason",
-    "package_version",
-    "git_commit",
-    "component_image",
-    "pipeline_run_id",
-    "registered_at",
-    "model_sha256",
+from mlops_suite.registry.names import is_model_name, validate_model_name
+from mlops_suite.registry.records import (
+    Champion,
+    Registration,
+    complete_lineage,
+    now,
+    parse_champion,
+)
+from mlops_suite.registry.store import (
+    VersionTaken,
+    copy_hashing,
+    open_store,
+    version_dir,
 )
 
-# Object stores have no rename: version numbers are claimed here by exclusive create.
-_CLAIMS_DIR = ".claims"
-# Packages fsspec needs per protocol, for an error that says what to install.
-_PACKAGES = {
-    "gs": "gcsfs",
-    "gcs": "gcsfs",
-    "s3": "s3fs",
-    "s3a": "s3fs",
-    "az": "adlfs",
-    "abfs": "adlfs",
-    "abfss": "adlfs",
-}
-_CHUNK = 1 << 20
 # Each retry re-reads the versions, so only as many concurrent writers as this can
 # starve a registration.
 _MAX_ATTEMPTS = 100
-
-
-@dataclass(frozen=True)
-class Champion:
-    """The version currently promoted for serving.
-
-    Attributes:
-        version: The champion's version number.
-        model_sha256: The sha256 of its ``model.joblib``.
-        updated_at: When the champion last changed (ISO 8601, UTC).
-        previous_version: The champion before it, the natural rollback target.
-    """
-
-    version: int
-    model_sha256: str
-    updated_at: str
-    previous_version: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The champion as written to ``champion.json``."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Registration:
-    """The outcome of :meth:`ModelRegistry.register`.
-
-    Attributes:
-        version: The new version, or the champion's when the model was identical.
-        created: Whether a new version was added.
-        uri: Where the version lives (:meth:`ModelRegistry.version_uri`).
-    """
-
-    version: int
-    created: bool
-    uri: str
-
-
-def validate_model_name(name: str) -> str:
-    """Check that ``name`` can name a registered model and its Kubernetes objects.
-
-    Args:
-        name: The model name.
-
-    Returns:
-        The name, unchanged.
-
-    Raises:
-        RegistryError: The name is not 1-63 lowercase letters, digits and '-',
-            starting with a letter and ending with a letter or digit.
-    """
-    if (
-        not isinstance(name, str)
-        or len(name) > MAX_NAME_LENGTH
-        or not _NAME.fullmatch(name)
-    ):
-        raise RegistryError(
-            f"Model name {name!r} is not valid: use 1-{MAX_NAME_LENGTH} lowercase "
-            "letters, digits and '-', starting with a letter and ending with a letter "
-            "or digit, since it also names Kubernetes objects."
-        )
-    return name
 
 
 class ModelRegistry:
@@ -167,7 +63,7 @@ class ModelRegistry:
 
     def __init__(self, uri: str | os.PathLike[str]) -> None:
         self.uri = os.fspath(uri)
-        self._store = _open_store(self.uri)
+        self._store = open_store(self.uri)
 
     def __repr__(self) -> str:
         return f"ModelRegistry({self.uri!r})"
@@ -178,7 +74,7 @@ class ModelRegistry:
         """The names of the models in the registry, sorted."""
         with self._reaching("list the models"):
             entries = self._store.list_dir()
-        return sorted(entry for entry in entries if _NAME.fullmatch(entry))
+        return sorted(entry for entry in entries if is_model_name(entry))
 
     def versions(self, name: str) -> list[int]:
         """The published versions of ``name``, ascending; empty for an unknown model.
@@ -215,7 +111,7 @@ class ModelRegistry:
                 raw = self._store.read_bytes(name, CHAMPION_FILE)
         except FileNotFoundError:
             return None
-        return _parse_champion(raw, self._store.location(name, CHAMPION_FILE))
+        return parse_champion(raw, self._store.location(name, CHAMPION_FILE))
 
     def metadata(self, name: str, version: int) -> dict[str, Any]:
         """The metadata of one version: the model's own, plus version and lineage.
@@ -232,7 +128,7 @@ class ModelRegistry:
             RegistryError: The model or version does not exist, or the file is corrupt.
         """
         validate_model_name(name)
-        folder = _version_dir(version)
+        folder = version_dir(version)
         location = self._store.location(name, folder, METADATA_FILE)
         try:
             with self._reaching(f"read {name} v{version}"):
@@ -273,7 +169,7 @@ class ModelRegistry:
             The folder's path or URI.
         """
         validate_model_name(name)
-        return self._store.location(name, _version_dir(version))
+        return self._store.location(name, version_dir(version))
 
     # ----------------------------------------------------------------- writing
 
@@ -333,7 +229,7 @@ class ModelRegistry:
 
         record = dict(model_meta)
         record.update(
-            lineage=_complete_lineage(lineage, model_meta, sha),
+            lineage=complete_lineage(lineage, model_meta, sha),
             schema=schema,
             statistics=statistics,
         )
@@ -449,7 +345,7 @@ class ModelRegistry:
             ModelIntegrityError: The model file does not match its sha256.
         """
         version = self._resolve(name, version)
-        folder = self._store.local_dir(name, _version_dir(version))
+        folder = self._store.local_dir(name, version_dir(version))
         if folder is None:
             raise RegistryError(
                 f"Registry {self.uri} is not a local folder; use fetch({name!r}, "
@@ -503,7 +399,7 @@ class ModelRegistry:
             record["version"] = version
             try:
                 self._store.publish(name, version, model_file, sha, json_bytes(record))
-            except _VersionTaken:
+            except VersionTaken:
                 continue  # another registration won this number: take the next one
             except MlopsError:
                 raise
@@ -524,7 +420,7 @@ class ModelRegistry:
         champion = Champion(
             version=version,
             model_sha256=sha,
-            updated_at=_now(),
+            updated_at=now(),
             previous_version=previous,
         )
         self._store.replace_file(json_bytes(champion.to_dict()), name, CHAMPION_FILE)
@@ -535,12 +431,12 @@ class ModelRegistry:
         try:
             with self._reaching(f"read {name} v{version}"):
                 with self._store.open_read(
-                    name, _version_dir(version), MODEL_FILE
+                    name, version_dir(version), MODEL_FILE
                 ) as src:
-                    return _copy_hashing(src, out)
+                    return copy_hashing(src, out)
         except FileNotFoundError:
             raise RegistryError(
-                f"{self._store.location(name, _version_dir(version), MODEL_FILE)} is "
+                f"{self._store.location(name, version_dir(version), MODEL_FILE)} is "
                 f"missing although {name} v{version} is published; the registry was "
                 "changed by hand."
             ) from None
@@ -552,7 +448,7 @@ class ModelRegistry:
     def _check_sha(self, name: str, version: int, actual: str, expected: str) -> None:
         if actual != expected:
             raise ModelIntegrityError(
-                f"{self._store.location(name, _version_dir(version), MODEL_FILE)} "
+                f"{self._store.location(name, version_dir(version), MODEL_FILE)} "
                 f"({name} v{version}) has sha256 {actual[:12]}… but its "
                 f"{METADATA_FILE} records {expected[:12]}…; the registered file was "
                 "changed, so it is not used."
@@ -563,7 +459,7 @@ class ModelRegistry:
         meta = self.metadata(name, version)
         sha = meta.get("model_sha256")
         if not isinstance(sha, str) or not sha:
-            location = self._store.location(name, _version_dir(version), METADATA_FILE)
+            location = self._store.location(name, version_dir(version), METADATA_FILE)
             raise RegistryError(
                 f"{location} records no model_sha256, so the version cannot be "
                 "verified."
@@ -589,7 +485,7 @@ class ModelRegistry:
         """Turn storage failures into one sentence; let meaningful ones through."""
         try:
             yield
-        except (MlopsError, FileNotFoundError, _VersionTaken):
+        except (MlopsError, FileNotFoundError, VersionTaken):
             raise
         except self._store.failures as exc:
             raise RegistryError(
@@ -598,263 +494,7 @@ class ModelRegistry:
             ) from exc
 
 
-# --------------------------------------------------------------------- storage
-
-
-class _VersionTaken(Exception):
-    """Another registration published (or claimed) this version number first."""
-
-
-class _Store(ABC):
-    """The few storage operations the registry needs, local or remote."""
-
-    # Exceptions meaning "storage failed" (as opposed to bugs) for this backend.
-    failures: tuple[type[BaseException], ...] = (OSError,)
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-
-    def location(self, *parts: str) -> str:
-        """A path or URI to show people and hand to serving runtimes."""
-        return "/".join([self.uri.rstrip("/"), *parts])
-
-    def local_dir(self, *parts: str) -> Path | None:
-        """The local folder for ``parts``, when the store is a local folder."""
-        return None
-
-    @abstractmethod
-    def read_bytes(self, *parts: str) -> bytes:
-        """A file's content; FileNotFoundError when it does not exist."""
-
-    @abstractmethod
-    def open_read(self, *parts: str) -> Any:
-        """A binary reader (context manager); FileNotFoundError when missing."""
-
-    @abstractmethod
-    def list_dir(self, *parts: str) -> list[str]:
-        """Entry names directly under a folder; empty when it does not exist."""
-
-    @abstractmethod
-    def published_versions(self, name: str) -> list[int]:
-        """Versions whose ``metadata.json`` exists, i.e. complete ones."""
-
-    @abstractmethod
-    def taken_versions(self, name: str) -> list[int]:
-        """Every version number in use, published or claimed."""
-
-    @abstractmethod
-    def replace_file(self, data: bytes, *parts: str) -> None:
-        """Atomically replace a small file."""
-
-    @abstractmethod
-    def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
-    ) -> None:
-        """Create ``<name>/v<version>/``; _VersionTaken when the number is in use."""
-
-
-def _version_numbers(entries: list[str]) -> list[int]:
-    return [int(m.group(1)) for e in entries if (m := _VERSION_DIR.fullmatch(e))]
-
-
-class _LocalStore(_Store):
-    """A registry in a local folder; versions are published by renaming a folder."""
-
-    def __init__(self, uri: str, root: Path) -> None:
-        super().__init__(uri)
-        self.root = root
-
-    def location(self, *parts: str) -> str:
-        return str(self.root.joinpath(*parts))
-
-    def local_dir(self, *parts: str) -> Path | None:
-        return self.root.joinpath(*parts)
-
-    def _path(self, *parts: str) -> Path:
-        if self.root.exists() and not self.root.is_dir():
-            raise RegistryError(
-                f"Registry {self.uri} is unreachable: {self.root} is a file, not a "
-                "folder."
-            )
-        return self.root.joinpath(*parts)
-
-    def read_bytes(self, *parts: str) -> bytes:
-        return self._path(*parts).read_bytes()
-
-    def open_read(self, *parts: str) -> Any:
-        return self._path(*parts).open("rb")
-
-    def list_dir(self, *parts: str) -> list[str]:
-        folder = self._path(*parts)
-        if not folder.is_dir():
-            return []
-        return [entry.name for entry in folder.iterdir()]
-
-    def published_versions(self, name: str) -> list[int]:
-        # Version folders appear by rename, complete; the metadata check skips
-        # anything else someone may have put there.
-        return [
-            n
-            for n in _version_numbers(self.list_dir(name))
-            if self._path(name, _version_dir(n), METADATA_FILE).is_file()
-        ]
-
-    def taken_versions(self, name: str) -> list[int]:
-        return _version_numbers(self.list_dir(name))
-
-    def replace_file(self, data: bytes, *parts: str) -> None:
-        write_bytes(self._path(*parts), data)
-
-    def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
-    ) -> None:
-        target = self._path(name, _version_dir(version))
-        try:
-            with staged_dir(target) as staging:
-                with (
-                    model_file.open("rb") as src,
-                    (staging / MODEL_FILE).open("wb") as dst,
-                ):
-                    copied = _copy_hashing(src, dst)
-                    dst.flush()
-                    os.fsync(dst.fileno())
-                _check_copied(model_file, sha, copied)
-                write_bytes(staging / METADATA_FILE, metadata)
-        except FileExistsError:
-            raise _VersionTaken from None
-        except OSError as exc:
-            # rename() onto a folder another registration just published.
-            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                raise _VersionTaken from None
-            raise
-
-
-class _FsspecStore(_Store):
-    """A registry on an fsspec filesystem (object stores, ``memory://``)."""
-
-    # Backends raise their own errors (HTTP, auth); all of them mean "storage failed".
-    failures = (Exception,)
-
-    def __init__(self, uri: str, fs: Any, root: str) -> None:
-        super().__init__(uri)
-        self.fs = fs
-        self.root = root.rstrip("/")
-
-    def _path(self, *parts: str) -> str:
-        return "/".join([self.root, *parts])
-
-    def read_bytes(self, *parts: str) -> bytes:
-        return bytes(self.fs.cat_file(self._path(*parts)))
-
-    def open_read(self, *parts: str) -> Any:
-        return self.fs.open(self._path(*parts), "rb")
-
-    def list_dir(self, *parts: str) -> list[str]:
-        try:
-            entries = self.fs.ls(self._path(*parts), detail=False)
-        except FileNotFoundError:
-            return []
-        return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries]
-
-    def published_versions(self, name: str) -> list[int]:
-        found = self.fs.glob(self._path(name, f"{VERSION_PREFIX}*", METADATA_FILE))
-        return _version_numbers(
-            [str(path).rstrip("/").split("/")[-2] for path in found]
-        )
-
-    def taken_versions(self, name: str) -> list[int]:
-        return _version_numbers(self.list_dir(name) + self.list_dir(name, _CLAIMS_DIR))
-
-    def replace_file(self, data: bytes, *parts: str) -> None:
-        self.fs.pipe_file(self._path(*parts), data)
-
-    def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
-    ) -> None:
-        folder = _version_dir(version)
-        self._claim(name, folder)
-        model_path = self._path(name, folder, MODEL_FILE)
-        try:
-            with model_file.open("rb") as src, self.fs.open(model_path, "wb") as dst:
-                copied = _copy_hashing(src, dst)
-            _check_copied(model_file, sha, copied)
-            # Written last: its existence is what makes the version visible.
-            self.fs.pipe_file(self._path(name, folder, METADATA_FILE), metadata)
-        except BaseException:
-            try:
-                self.fs.rm_file(model_path)
-            except Exception:  # best effort: the version stays invisible regardless
-                pass
-            raise
-
-    def _claim(self, name: str, folder: str) -> None:
-        claim = self._path(name, _CLAIMS_DIR, folder)
-        payload = _now().encode()
-        try:
-            with self.fs.open(claim, "xb") as handle:
-                handle.write(payload)
-        except FileExistsError:
-            raise _VersionTaken from None
-        except (ValueError, NotImplementedError):
-            # Older gcsfs/s3fs have no exclusive create: check, then write. Two
-            # registrations in the same instant could then collide.
-            if self.fs.exists(claim):
-                raise _VersionTaken from None
-            _LOG.warning(
-                "%s cannot create files exclusively; concurrent registrations of %s "
-                "are not guarded (upgrade gcsfs/s3fs).",
-                self.uri,
-                name,
-            )
-            self.fs.pipe_file(claim, payload)
-        if self.fs.exists(self._path(name, folder, METADATA_FILE)):
-            raise _VersionTaken  # published by a writer that did not claim
-
-
-def _open_store(uri: str) -> _Store:
-    if not uri.strip():
-        raise RegistryError(
-            "The registry URI is empty; give a folder path or an fsspec URI such as "
-            "gs://bucket/registry."
-        )
-    if "://" not in uri:
-        return _LocalStore(uri, Path(uri).expanduser().absolute())
-    if uri.startswith("file://"):
-        return _LocalStore(uri, Path(uri[len("file://") :]).expanduser().absolute())
-    protocol = uri.split("://", 1)[0]
-    try:
-        fs, root = fsspec.core.url_to_fs(uri)
-    except ImportError as exc:
-        package = _PACKAGES.get(protocol)
-        if package:
-            raise RegistryError(
-                f"Registry URI {uri} needs the {package} package, which is not "
-                f"installed (pip install {package})."
-            ) from None
-        raise RegistryError(
-            f"Registry URI {uri} needs a package that is not installed ({exc})."
-        ) from None
-    except ValueError:
-        raise RegistryError(
-            f"Registry URI {uri} uses the unknown protocol {protocol!r}; use a folder "
-            "path or a URI such as gs://, s3:// or memory://."
-        ) from None
-    except Exception as exc:
-        raise RegistryError(f"Registry {uri} is unreachable ({exc}).") from exc
-    if isinstance(fs, fsspec.implementations.local.LocalFileSystem):
-        return _LocalStore(uri, Path(root))
-    return _FsspecStore(uri, fs, root)
-
-
 # --------------------------------------------------------------------- helpers
-
-
-def _version_dir(version: int) -> str:
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise RegistryError(
-            f"Version {version!r} is not valid; versions are 1, 2, 3, ..."
-        )
-    return f"{VERSION_PREFIX}{version}"
 
 
 def _read_model_folder(folder: Path) -> tuple[Path, dict[str, Any], str]:
@@ -884,7 +524,7 @@ def _read_model_folder(folder: Path) -> tuple[Path, dict[str, Any], str]:
             "verified; it is not registered."
         )
     with model_file.open("rb") as handle:
-        actual = _copy_hashing(handle, None)
+        actual = copy_hashing(handle, None)
     if actual != recorded:
         raise ModelIntegrityError(
             f"{model_file} has sha256 {actual[:12]}… but {metadata_file} records "
@@ -892,75 +532,3 @@ def _read_model_folder(folder: Path) -> tuple[Path, dict[str, Any], str]:
             "registered."
         )
     return model_file, meta, actual
-
-
-def _check_copied(model_file: Path, expected: str, copied: str) -> None:
-    if copied != expected:
-        raise ModelIntegrityError(
-            f"{model_file} changed while it was being registered (sha256 "
-            f"{copied[:12]}… instead of {expected[:12]}…); nothing was registered."
-        )
-
-
-def _complete_lineage(
-    given: dict[str, Any], model_meta: dict[str, Any], sha: str
-) -> dict[str, Any]:
-    lineage: dict[str, Any] = dict.fromkeys(LINEAGE_KEYS)
-    lineage.update(given)
-    defaults = {
-        "data_sha256": lambda: model_meta.get("data_sha256"),
-        "hyperparameters": lambda: model_meta.get("hyperparameters"),
-        "package_version": lambda: __version__,
-        "git_commit": git_commit,
-    }
-    for key, default in defaults.items():
-        if lineage.get(key) is None:
-            lineage[key] = default()
-    lineage["model_sha256"] = sha
-    lineage["registered_at"] = _now()
-    return lineage
-
-
-def _parse_champion(raw: bytes, location: str) -> Champion:
-    def corrupt(detail: str) -> RegistryError:
-        return RegistryError(
-            f"Champion file {location} is corrupt ({detail}); fix it or run "
-            "set_champion to point it at a version."
-        )
-
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise corrupt(f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise corrupt("not a JSON object")
-    version, sha = data.get("version"), data.get("model_sha256")
-    previous = data.get("previous_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise corrupt(f"version is {version!r}, expected a number >= 1")
-    if not isinstance(sha, str) or not sha:
-        raise corrupt(f"model_sha256 is {sha!r}, expected a sha256")
-    if previous is not None and (
-        isinstance(previous, bool) or not isinstance(previous, int)
-    ):
-        raise corrupt(f"previous_version is {previous!r}, expected a number or null")
-    return Champion(
-        version=version,
-        model_sha256=sha,
-        updated_at=str(data.get("updated_at", "")),
-        previous_version=previous,
-    )
-
-
-def _copy_hashing(src: IO[bytes], dst: IO[bytes] | None) -> str:
-    """Copy ``src`` to ``dst`` (or just read it when ``dst`` is None); return sha256."""
-    digest = hashlib.sha256()
-    while chunk := src.read(_CHUNK):
-        digest.update(chunk)
-        if dst is not None:
-            dst.write(chunk)
-    return digest.hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -28,6 +28,7 @@ from typing import IO, Any
 from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
 from mlops_suite.atomic import json_bytes, write_bytes
 from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
+from mlops_suite.model_folder import describe
 from mlops_suite.registry.names import is_model_name, validate_model_name
 from mlops_suite.registry.records import (
     Champion,
@@ -192,7 +193,8 @@ class ModelRegistry:
 
         Args:
             name: The model name (lowercase letters, digits, '-'; at most 63).
-            model_dir: A model folder: ``model.joblib`` and ``metadata.json``.
+            model_dir: A model folder (:mod:`mlops_suite.model_folder`): one model
+                file and ``metadata.json``; the file is stored as ``model.joblib``.
             lineage: Facts about the run (see :data:`LINEAGE_KEYS`). Missing
                 ``data_sha256``, ``hyperparameters``, ``package_version`` and
                 ``git_commit`` are filled in; ``registered_at`` and ``model_sha256``
@@ -205,18 +207,25 @@ class ModelRegistry:
             The version and whether it was created.
 
         Raises:
-            ModelIntegrityError: ``model.joblib`` does not match its recorded sha256.
-            RegistryError: The name or folder is invalid, the registry is unreachable,
-                or the champion could not be updated after the version was published.
+            ModelFolderError: The folder holds no model file or several, or lacks
+                its metadata.
+            ModelIntegrityError: The model file does not match its recorded sha256.
+            RegistryError: The name is invalid, the registry is unreachable, or the
+                champion could not be updated after the version was published.
         """
         validate_model_name(name)
-        folder = Path(model_dir)
-        model_file, model_meta, sha = _read_model_folder(folder)
+        folder = describe(model_dir)
+        model_file, model_meta, sha = (
+            folder.model_file,
+            folder.metadata,
+            folder.model_sha256,
+        )
         given_sha = lineage.get("model_sha256")
         if given_sha not in (None, sha):
             raise ModelIntegrityError(
-                f"The lineage given for {folder} records model_sha256 {given_sha!r} "
-                f"but {model_file} has sha256 {sha}; refusing to register it."
+                f"The lineage given for {folder.path} records model_sha256 "
+                f"{given_sha!r} but {model_file} has sha256 {sha}; refusing to "
+                "register it."
             )
 
         current = self.champion(name)
@@ -492,43 +501,3 @@ class ModelRegistry:
                 f"Could not {action} in registry {self.uri}: the registry is "
                 f"unreachable ({exc})."
             ) from exc
-
-
-# --------------------------------------------------------------------- helpers
-
-
-def _read_model_folder(folder: Path) -> tuple[Path, dict[str, Any], str]:
-    """The model file, its metadata and its verified sha256."""
-    model_file = folder / MODEL_FILE
-    metadata_file = folder / METADATA_FILE
-    if not model_file.is_file():
-        raise RegistryError(
-            f"Model folder {folder} has no {MODEL_FILE}; expected a folder written by "
-            "training."
-        )
-    try:
-        meta = json.loads(metadata_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RegistryError(
-            f"Model folder {folder} has no {METADATA_FILE}; expected a folder written "
-            "by training."
-        ) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"{metadata_file} is not valid JSON ({exc}).") from None
-    if not isinstance(meta, dict):
-        raise RegistryError(f"{metadata_file} does not hold a JSON object.")
-    recorded = meta.get("model_sha256")
-    if not isinstance(recorded, str) or not recorded:
-        raise ModelIntegrityError(
-            f"{metadata_file} records no model_sha256, so {model_file} cannot be "
-            "verified; it is not registered."
-        )
-    with model_file.open("rb") as handle:
-        actual = copy_hashing(handle, None)
-    if actual != recorded:
-        raise ModelIntegrityError(
-            f"{model_file} has sha256 {actual[:12]}… but {metadata_file} records "
-            f"{recorded[:12]}…; the model changed after training, so it is not "
-            "registered."
-        )
-    return model_file, meta, actual

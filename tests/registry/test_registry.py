@@ -20,7 +20,7 @@ import pytest
 import mlops_suite.registry.store as registry_store
 from mlops_suite import __version__
 from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
-from mlops_suite.errors import ModelIntegrityError, RegistryError
+from mlops_suite.errors import ModelFolderError, ModelIntegrityError, RegistryError
 from mlops_suite.registry import LINEAGE_KEYS, ModelRegistry, validate_model_name
 
 NAME = "penguins-rf"
@@ -228,8 +228,19 @@ def test_folder_without_metadata_is_refused(
 ) -> None:
     folder = make_model_folder()
     (folder / METADATA_FILE).unlink()
-    with pytest.raises(RegistryError, match=r"has no metadata\.json"):
+    with pytest.raises(ModelFolderError, match=r"lacks metadata\.json"):
         registry.register(NAME, folder, lineage={})
+
+
+def test_folder_with_a_second_model_file_is_refused(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    # KServe would refuse to choose between them, so the registry does too.
+    folder = make_model_folder()
+    (folder / "backup.pkl").write_bytes((folder / MODEL_FILE).read_bytes())
+    with pytest.raises(ModelFolderError, match="holds 2 model files.*backup.pkl"):
+        registry.register(NAME, folder, lineage={})
+    assert registry.versions(NAME) == []
 
 
 # ------------------------------------------------------------------ concurrency

@@ -126,7 +126,8 @@ class ModelRegistry:
             ``statistics`` besides the model folder's metadata).
 
         Raises:
-            RegistryError: The model or version does not exist, or the file is corrupt.
+            RegistryError: The model or version does not exist, or the file is corrupt
+                or records another version.
         """
         validate_model_name(name)
         folder = version_dir(version)
@@ -142,6 +143,12 @@ class ModelRegistry:
             raise RegistryError(f"{location} is not valid JSON ({exc}).") from None
         if not isinstance(parsed, dict):
             raise RegistryError(f"{location} does not hold a JSON object.")
+        recorded = parsed.get("version", version)
+        if recorded != version:
+            raise RegistryError(
+                f"{location} records version {recorded!r} but sits in folder "
+                f"{folder}; the registry is inconsistent."
+            )
         return parsed
 
     def lineage(self, name: str, version: int | None = None) -> dict[str, Any]:

@@ -11,19 +11,17 @@ deploys exactly what was registered.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import yaml
 
 from mlops_suite import artifacts
 from mlops_suite.atomic import write_text
 from mlops_suite.errors import MlopsError, RegistryError
+from mlops_suite.registry import ModelRegistry
 
 # Labels and annotations written on the InferenceService (and its predictor pods), so
 # `kubectl get isvc -L kfp-mlops-suite.io/model-version` tells what is serving.
@@ -150,21 +148,29 @@ def write_overlay(
     )
     overlay_dir = _overlay_dir(root, overlay)
 
-    registry = registry_uri.rstrip("/")
-    model_root = f"{registry}/{model_name}"
-    if version is None:
-        version = _champion_version(model_root)
-    elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or version < 1
+    ):
         raise MlopsError(
             f"version {version!r} is not a registry version; expected 1 or more."
         )
-    metadata = _version_metadata(model_root, version)
+    registry = ModelRegistry(registry_uri)
+    if version is None:
+        champion = registry.champion(model_name)
+        if champion is None:
+            raise RegistryError(
+                f"Model {model_name!r} has no champion in registry {registry_uri}; "
+                "pass a version."
+            )
+        version = champion.version
+    metadata = registry.metadata(model_name, version)
     model_sha256 = metadata.get("model_sha256")
     if not isinstance(model_sha256, str) or not _SHA256.fullmatch(model_sha256):
+        where = f"{registry.version_uri(model_name, version)}/{artifacts.METADATA_FILE}"
         raise RegistryError(
-            f"{model_root}/{_version_folder(version)}/{artifacts.METADATA_FILE} has no "
-            f"valid model_sha256 (got {model_sha256!r}, expected 64 lowercase hex "
-            "digits); re-register the model so the served file can be traced."
+            f"{where} has no valid model_sha256 (got {model_sha256!r}, expected 64 "
+            "lowercase hex digits); re-register the model so the served file can be "
+            "traced."
         )
 
     served_uri = f"{storage_uri.rstrip('/')}/{model_name}/{_version_folder(version)}"
@@ -230,53 +236,6 @@ def _overlay_dir(root: Path, overlay: str) -> Path:
 
 def _version_folder(version: int) -> str:
     return f"{artifacts.VERSION_PREFIX}{version}"
-
-
-def _read_json(uri: str, what: str) -> Any:
-    """Read one registry JSON file, turning every failure into one sentence."""
-    try:
-        with fsspec.open(uri, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError as exc:
-        raise RegistryError(f"{uri} does not exist: {what}.") from exc
-    except (ImportError, ValueError, OSError) as exc:
-        raise RegistryError(
-            f"cannot read {uri} ({exc}); check the registry URI."
-        ) from exc
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RegistryError(f"{uri} is not valid JSON ({exc}).") from exc
-
-
-def _champion_version(model_root: str) -> int:
-    uri = f"{model_root}/{artifacts.CHAMPION_FILE}"
-    champion = _read_json(uri, "the model has no champion yet; pass a version")
-    version = champion.get("version") if isinstance(champion, Mapping) else None
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise RegistryError(
-            f"{uri} names no valid version (got {version!r}); expected 1 or more."
-        )
-    return version
-
-
-def _version_metadata(model_root: str, version: int) -> Mapping[str, Any]:
-    uri = f"{model_root}/{_version_folder(version)}/{artifacts.METADATA_FILE}"
-    metadata = _read_json(
-        uri,
-        f"version {version} of this model is not in the registry; register it first",
-    )
-    if not isinstance(metadata, Mapping):
-        raise RegistryError(
-            f"{uri} holds {type(metadata).__name__}, expected a JSON object."
-        )
-    recorded = metadata.get("version", version)
-    if recorded != version:
-        raise RegistryError(
-            f"{uri} records version {recorded!r} but sits in folder "
-            f"{_version_folder(version)}; the registry is inconsistent."
-        )
-    return metadata
 
 
 def _kustomization(

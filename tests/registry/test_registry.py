@@ -416,6 +416,16 @@ def test_valid_model_names_pass() -> None:
     assert validate_model_name("a" * 63) == "a" * 63
 
 
+def test_metadata_of_another_version_is_refused(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    registry.register(NAME, make_model_folder(), lineage={})
+    path = Path(registry.version_uri(NAME, 1)) / METADATA_FILE
+    path.write_text(json.dumps({**json.loads(path.read_text()), "version": 2}))
+    with pytest.raises(RegistryError, match="records version 2 but sits in folder v1"):
+        registry.metadata(NAME, 1)
+
+
 def test_unknown_model_and_missing_version_are_named(
     registry: ModelRegistry, make_model_folder: Callable[..., Path], tmp_path: Path
 ) -> None:

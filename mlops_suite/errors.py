@@ -31,6 +31,10 @@ class ApprovalError(MlopsError):
     """Approval settings or inputs are malformed (not: the model was rejected)."""
 
 
+class ModelNameError(MlopsError):
+    """A model name cannot name a registered model and the InferenceService."""
+
+
 class ModelFolderError(MlopsError):
     """A model folder is not exactly one loadable model file plus its metadata."""
 

@@ -199,7 +199,7 @@ class ModelRegistry:
         A model byte-identical to the champion adds no version.
 
         Args:
-            name: The model name (lowercase letters, digits, '-'; at most 63).
+            name: The model name (:func:`validate_model_name`).
             model_dir: A model folder (:mod:`mlops_suite.model_folder`): one model
                 file and ``metadata.json``; the file is stored as ``model.joblib``.
             lineage: Facts about the run (see :data:`LINEAGE_KEYS`). Missing
@@ -214,11 +214,12 @@ class ModelRegistry:
             The version and whether it was created.
 
         Raises:
+            ModelNameError: The name breaks :func:`validate_model_name`'s rule.
             ModelFolderError: The folder holds no model file or several, or lacks
                 its metadata.
             ModelIntegrityError: The model file does not match its recorded sha256.
-            RegistryError: The name is invalid, the registry is unreachable, or the
-                champion could not be updated after the version was published.
+            RegistryError: The registry is unreachable, or the champion could not be
+                updated after the version was published.
         """
         validate_model_name(name)
         folder = describe(model_dir)

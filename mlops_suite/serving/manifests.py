@@ -21,7 +21,7 @@ import yaml
 from mlops_suite import artifacts
 from mlops_suite.atomic import write_text
 from mlops_suite.errors import MlopsError, RegistryError
-from mlops_suite.registry import ModelRegistry
+from mlops_suite.registry import ModelRegistry, validate_model_name
 
 # Labels and annotations written on the InferenceService (and its predictor pods), so
 # `kubectl get isvc -L kfp-mlops-suite.io/model-version` tells what is serving.
@@ -34,10 +34,6 @@ KUSTOMIZATION_FILE = "kustomization.yaml"
 # The payload-logging sink's Deployment (manifests/components/log-sink).
 LOG_SINK_NAME = "kfp-mlops-log-sink"
 
-# InferenceService names are DNS-1035 labels; KServe appends "-predictor" (10
-# characters) to name the Service and Deployment, which must stay within 63.
-_ISVC_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_ISVC_NAME_MAX = 53
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _URI_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -104,8 +100,8 @@ def write_overlay(
     Args:
         registry_uri: Where this process reads the registry (a local path or an fsspec
             URI), laid out as ``<registry>/<model>/v<N>/metadata.json``.
-        model_name: The registered model; also the InferenceService name, so it must
-            be a DNS-1035 label of at most 53 characters.
+        model_name: The registered model; also the InferenceService name (see
+            :func:`mlops_suite.registry.validate_model_name`).
         version: The version to serve; ``None`` serves the champion recorded in
             ``<registry>/<model>/champion.json``.
         storage_uri: The same registry as the cluster's storage initializer reaches it
@@ -125,11 +121,12 @@ def write_overlay(
         ``output_dir``, ready for ``kubectl apply -k``.
 
     Raises:
+        ModelNameError: ``model_name`` cannot name a model and its InferenceService.
         RegistryError: The version, champion or metadata is missing or inconsistent.
         MlopsError: Unknown overlay, invalid name/namespace/URI, or an unwritable
             ``output_dir``.
     """
-    _check_name(model_name)
+    validate_model_name(model_name)
     if namespace is not None and (
         not _NAMESPACE.fullmatch(namespace) or len(namespace) > 63
     ):
@@ -208,15 +205,6 @@ def _has_log_sink(overlay_dir: Path) -> bool:
     """Whether the overlay includes the payload-logging sink component."""
     text = (overlay_dir / KUSTOMIZATION_FILE).read_text(encoding="utf-8")
     return "components/log-sink" in text
-
-
-def _check_name(model_name: str) -> None:
-    if not _ISVC_NAME.fullmatch(model_name) or len(model_name) > _ISVC_NAME_MAX:
-        raise MlopsError(
-            f"model name {model_name!r} cannot name an InferenceService; expected "
-            f"lowercase letters, digits and '-', starting with a letter, at most "
-            f"{_ISVC_NAME_MAX} characters."
-        )
 
 
 def _overlay_dir(root: Path, overlay: str) -> Path:

@@ -245,8 +245,8 @@ def test_an_unwritable_output_dir_is_one_sentence(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"model_name": "Penguins_v2"}, "cannot name an InferenceService"),
-        ({"model_name": "m" * 54}, "at most 53 characters"),
+        ({"model_name": "Penguins_v2"}, "'Penguins_v2' cannot name a model"),
+        ({"model_name": "m" * 54}, "54 characters long, over the limit of 53"),
         ({"storage_uri": "/data/registry"}, "has no scheme"),
         ({"namespace": "Bad_NS"}, "not a valid Kubernetes namespace"),
         ({"version": 0}, "expected 1 or more"),

@@ -20,8 +20,18 @@ import pytest
 import mlops_suite.registry.store as registry_store
 from mlops_suite import __version__
 from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
-from mlops_suite.errors import ModelFolderError, ModelIntegrityError, RegistryError
-from mlops_suite.registry import LINEAGE_KEYS, ModelRegistry, validate_model_name
+from mlops_suite.errors import (
+    ModelFolderError,
+    ModelIntegrityError,
+    ModelNameError,
+    RegistryError,
+)
+from mlops_suite.registry import (
+    LINEAGE_KEYS,
+    MAX_NAME_LENGTH,
+    ModelRegistry,
+    validate_model_name,
+)
 
 NAME = "penguins-rf"
 SCHEMA = {"columns": [{"name": "x1", "type": "numeric", "dtype": "float64"}]}
@@ -401,19 +411,46 @@ def test_set_champion_rolls_back_and_refuses_unknown_versions(
 
 @pytest.mark.parametrize(
     "name",
-    ["Penguins", "penguins_rf", "-penguins", "penguins-", "9lives", "", "a" * 64],
+    ["Penguins", "penguins_rf", "-penguins", "penguins-", "9lives", ""],
 )
 def test_model_names_must_be_kubernetes_names(
     registry: ModelRegistry, make_model_folder: Callable[..., Path], name: str
 ) -> None:
-    with pytest.raises(RegistryError, match="lowercase letters, digits and '-'"):
+    with pytest.raises(ModelNameError, match="lowercase letters, digits and '-'"):
         registry.register(name, make_model_folder(), lineage={})
     assert registry.models() == []
 
 
 def test_valid_model_names_pass() -> None:
     assert validate_model_name("penguins-rf-2") == "penguins-rf-2"
-    assert validate_model_name("a" * 63) == "a" * 63
+    assert validate_model_name("a" * MAX_NAME_LENGTH) == "a" * MAX_NAME_LENGTH
+
+
+def test_a_name_too_long_to_deploy_is_refused_in_one_sentence(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    # Valid as a Kubernetes label (at most 63), but KServe's "-predictor" suffix
+    # would push the InferenceService's Service name past 63.
+    name = "penguins-" + "x" * 51
+    assert len(name) == 60
+    with pytest.raises(ModelNameError) as caught:
+        registry.register(name, make_model_folder(), lineage={})
+    message = str(caught.value)
+    assert name in message and "60 characters" in message and "53" in message
+    assert "\n" not in message and message.count(". ") == 0
+    assert registry.models() == []
+
+
+def test_a_name_of_the_longest_deployable_length_registers(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    name = "penguins-" + "x" * 44
+    assert len(name) == MAX_NAME_LENGTH == 53
+
+    registered = registry.register(name, make_model_folder(), lineage={})
+
+    assert (registered.version, registered.created) == (1, True)
+    assert registry.models() == [name]
 
 
 def test_metadata_of_another_version_is_refused(

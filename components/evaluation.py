@@ -40,7 +40,7 @@ def evaluate_model(
     from mlops_suite.data.ingest import read_dataset
     from mlops_suite.evaluation.metrics import evaluate
     from mlops_suite.evaluation.report import render_evaluation_html
-    from mlops_suite.training.train import load_model
+    from mlops_suite.model_folder import load_model
 
     with failing_clearly("evaluate_model"):
         loaded = load_model(model.path)

@@ -142,7 +142,7 @@ def train_model(
     from mlops_suite.artifacts import DATASET_FILE, SCHEMA_FILE
     from mlops_suite.components.step import failing_clearly, read_json
     from mlops_suite.data.ingest import read_dataset
-    from mlops_suite.training.train import save_model
+    from mlops_suite.model_folder import save_model
     from mlops_suite.training.train import train_model as fit
 
     with failing_clearly("train_model"):

@@ -36,12 +36,20 @@ class ApprovalError(MlopsError):
     """Approval settings or inputs are malformed (not: the model was rejected)."""
 
 
+class ModelNameError(MlopsError):
+    """A model name cannot name a registered model and the InferenceService."""
+
+
+class ModelFolderError(MlopsError):
+    """A model folder is not exactly one loadable model file plus its metadata."""
+
+
 class RegistryError(MlopsError):
     """The registry is unreachable, inconsistent, or asked for a missing version."""
 
 
 class ModelIntegrityError(RegistryError):
-    """A model file does not match the hash recorded when it was registered."""
+    """A model file does not match the sha256 recorded for it (metadata, registry)."""
 
 
 class ServingError(MlopsError):

@@ -125,8 +125,9 @@ def test_registry_show_without_champion_is_one_sentence(
 def test_serve_on_a_taken_port_is_one_sentence(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], penguins: object
 ) -> None:
+    from mlops_suite.model_folder import save_model
     from mlops_suite.registry import ModelRegistry
-    from mlops_suite.training.train import save_model, train_model
+    from mlops_suite.training.train import train_model
 
     trained = train_model(penguins, "species")  # type: ignore[arg-type]
     save_model(trained, tmp_path / "model")
@@ -155,8 +156,9 @@ def test_serve_on_a_taken_port_is_one_sentence(
 def test_registry_list_and_promote_roll_the_champion_back(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], penguins: object
 ) -> None:
+    from mlops_suite.model_folder import save_model
     from mlops_suite.registry import ModelRegistry
-    from mlops_suite.training.train import save_model, train_model
+    from mlops_suite.training.train import train_model
 
     registry = ModelRegistry(str(tmp_path / "reg"))
     for seed in (0, 1):

@@ -14,8 +14,8 @@ import pandas as pd
 
 from mlops_suite.errors import MlopsError
 from mlops_suite.evaluation.metrics import evaluate
+from mlops_suite.model_folder import load_model
 from mlops_suite.registry import ModelRegistry
-from mlops_suite.training.train import load_model
 
 
 @dataclass(frozen=True)

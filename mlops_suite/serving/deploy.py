@@ -22,11 +22,12 @@ import pandas as pd
 from kubernetes import client as k8s
 
 from mlops_suite.artifacts import VERSION_PREFIX
+from mlops_suite.model_folder import load_model
 from mlops_suite.serving.inference_service import Mode, build_inference_service
 from mlops_suite.serving.kube import InferenceServiceApi, load_kube_api
 from mlops_suite.serving.rollout import DeployResult, Smoke, Target, run_rollout
 from mlops_suite.serving.smoke import v1_smoke_request
-from mlops_suite.training.train import load_model, to_v1_instances
+from mlops_suite.training.train import to_v1_instances
 
 
 def deploy(

@@ -36,6 +36,7 @@ from kubernetes.client import (
 
 from mlops_suite.artifacts import VERSION_PREFIX
 from mlops_suite.errors import DeploymentError
+from mlops_suite.registry import validate_model_name
 from mlops_suite.serving.manifests import (
     MODEL_NAME_LABEL,
     MODEL_SHA256_ANNOTATION,
@@ -72,9 +73,6 @@ DEFAULT_RESOURCES: dict[str, str] = {"cpu": "500m", "memory": "512Mi"}
 RUNTIME_UID = 1000
 LOGGER_MODE = "all"
 
-# DNS-1035 label; KServe appends "-predictor" and the Service name must stay <= 63.
-_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_NAME_MAX = 53
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _VERSION_FOLDER = re.compile(rf"{re.escape(VERSION_PREFIX)}([1-9][0-9]*)")
 _VERSION_NUMBER = re.compile(r"([1-9][0-9]*)")
@@ -124,7 +122,8 @@ def build_inference_service(
       ``readOnlyRootFilesystem: true`` (the server only reads ``/mnt/models``).
 
     Args:
-        name: InferenceService name, a DNS-1035 label of at most 53 characters.
+        name: InferenceService name, the registered model's name (see
+            :func:`mlops_suite.registry.validate_model_name`).
         namespace: Namespace to serve in.
         storage_uri: The registry version folder as the cluster reaches it, ending in
             ``/<model>/v<N>`` (``s3://mlpipeline/registry/penguins/v3``); never a
@@ -150,8 +149,9 @@ def build_inference_service(
         The InferenceService as a plain JSON-compatible dict.
 
     Raises:
-        DeploymentError: A name, URI, version, hash, mode, size or percentage is
-            invalid, with the value and what was expected.
+        ModelNameError: ``name`` cannot name a model and its InferenceService.
+        DeploymentError: A namespace, URI, version, hash, mode, size or percentage
+            is invalid, with the value and what was expected.
     """
     _check_name(name, namespace)
     deployment_mode = _deployment_mode(mode)
@@ -262,12 +262,7 @@ def _deployment_mode(mode: str) -> str:
 
 
 def _check_name(name: str, namespace: str) -> None:
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > _NAME_MAX:
-        raise DeploymentError(
-            f"name {name!r} cannot name an InferenceService; expected lowercase "
-            f"letters, digits and '-', starting with a letter, at most {_NAME_MAX} "
-            "characters."
-        )
+    validate_model_name(name)
     if (
         not isinstance(namespace, str)
         or not _NAMESPACE.fullmatch(namespace)

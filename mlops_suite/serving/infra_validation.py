@@ -59,14 +59,13 @@ import numpy as np
 import pandas as pd
 
 from mlops_suite.artifacts import BOOLEAN, CATEGORICAL, FEATURE_TYPES, NUMERIC
-from mlops_suite.errors import DataError, MlopsError, ServingError
-from mlops_suite.serving.runtime import (
-    PREDICT_PROBA_ENV,
+from mlops_suite.errors import DataError, MlopsError, ModelFolderError, ServingError
+from mlops_suite.model_folder import (
     find_model_file,
     load_model_file,
-    start_server_in_subprocess,
     verify_model_file,
 )
+from mlops_suite.serving.runtime import PREDICT_PROBA_ENV, start_server_in_subprocess
 from mlops_suite.serving.smoke import same_prediction
 
 V2_DATATYPES = {NUMERIC: "FP64", BOOLEAN: "BOOL", CATEGORICAL: "BYTES"}
@@ -430,7 +429,7 @@ def infra_validate(
     checks: list[dict[str, Any]] = []
     try:
         model_file = find_model_file(folder)
-    except ServingError as exc:
+    except ModelFolderError as exc:
         checks.append(_check("model_file", False, str(exc)))
         return _verdict(checks, "")
     checks.append(

@@ -11,19 +11,17 @@ deploys exactly what was registered.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import yaml
 
 from mlops_suite import artifacts
 from mlops_suite.atomic import write_text
 from mlops_suite.errors import MlopsError, RegistryError
+from mlops_suite.registry import ModelRegistry, validate_model_name
 
 # Labels and annotations written on the InferenceService (and its predictor pods), so
 # `kubectl get isvc -L kfp-mlops-suite.io/model-version` tells what is serving.
@@ -36,10 +34,6 @@ KUSTOMIZATION_FILE = "kustomization.yaml"
 # The payload-logging sink's Deployment (manifests/components/log-sink).
 LOG_SINK_NAME = "kfp-mlops-log-sink"
 
-# InferenceService names are DNS-1035 labels; KServe appends "-predictor" (10
-# characters) to name the Service and Deployment, which must stay within 63.
-_ISVC_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_ISVC_NAME_MAX = 53
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _URI_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -106,8 +100,8 @@ def write_overlay(
     Args:
         registry_uri: Where this process reads the registry (a local path or an fsspec
             URI), laid out as ``<registry>/<model>/v<N>/metadata.json``.
-        model_name: The registered model; also the InferenceService name, so it must
-            be a DNS-1035 label of at most 53 characters.
+        model_name: The registered model; also the InferenceService name (see
+            :func:`mlops_suite.registry.validate_model_name`).
         version: The version to serve; ``None`` serves the champion recorded in
             ``<registry>/<model>/champion.json``.
         storage_uri: The same registry as the cluster's storage initializer reaches it
@@ -127,11 +121,12 @@ def write_overlay(
         ``output_dir``, ready for ``kubectl apply -k``.
 
     Raises:
+        ModelNameError: ``model_name`` cannot name a model and its InferenceService.
         RegistryError: The version, champion or metadata is missing or inconsistent.
         MlopsError: Unknown overlay, invalid name/namespace/URI, or an unwritable
             ``output_dir``.
     """
-    _check_name(model_name)
+    validate_model_name(model_name)
     if namespace is not None and (
         not _NAMESPACE.fullmatch(namespace) or len(namespace) > 63
     ):
@@ -150,21 +145,29 @@ def write_overlay(
     )
     overlay_dir = _overlay_dir(root, overlay)
 
-    registry = registry_uri.rstrip("/")
-    model_root = f"{registry}/{model_name}"
-    if version is None:
-        version = _champion_version(model_root)
-    elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or version < 1
+    ):
         raise MlopsError(
             f"version {version!r} is not a registry version; expected 1 or more."
         )
-    metadata = _version_metadata(model_root, version)
+    registry = ModelRegistry(registry_uri)
+    if version is None:
+        champion = registry.champion(model_name)
+        if champion is None:
+            raise RegistryError(
+                f"Model {model_name!r} has no champion in registry {registry_uri}; "
+                "pass a version."
+            )
+        version = champion.version
+    metadata = registry.metadata(model_name, version)
     model_sha256 = metadata.get("model_sha256")
     if not isinstance(model_sha256, str) or not _SHA256.fullmatch(model_sha256):
+        where = f"{registry.version_uri(model_name, version)}/{artifacts.METADATA_FILE}"
         raise RegistryError(
-            f"{model_root}/{_version_folder(version)}/{artifacts.METADATA_FILE} has no "
-            f"valid model_sha256 (got {model_sha256!r}, expected 64 lowercase hex "
-            "digits); re-register the model so the served file can be traced."
+            f"{where} has no valid model_sha256 (got {model_sha256!r}, expected 64 "
+            "lowercase hex digits); re-register the model so the served file can be "
+            "traced."
         )
 
     served_uri = f"{storage_uri.rstrip('/')}/{model_name}/{_version_folder(version)}"
@@ -204,15 +207,6 @@ def _has_log_sink(overlay_dir: Path) -> bool:
     return "components/log-sink" in text
 
 
-def _check_name(model_name: str) -> None:
-    if not _ISVC_NAME.fullmatch(model_name) or len(model_name) > _ISVC_NAME_MAX:
-        raise MlopsError(
-            f"model name {model_name!r} cannot name an InferenceService; expected "
-            f"lowercase letters, digits and '-', starting with a letter, at most "
-            f"{_ISVC_NAME_MAX} characters."
-        )
-
-
 def _overlay_dir(root: Path, overlay: str) -> Path:
     known = available_overlays(root)
     if not known:
@@ -230,53 +224,6 @@ def _overlay_dir(root: Path, overlay: str) -> Path:
 
 def _version_folder(version: int) -> str:
     return f"{artifacts.VERSION_PREFIX}{version}"
-
-
-def _read_json(uri: str, what: str) -> Any:
-    """Read one registry JSON file, turning every failure into one sentence."""
-    try:
-        with fsspec.open(uri, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError as exc:
-        raise RegistryError(f"{uri} does not exist: {what}.") from exc
-    except (ImportError, ValueError, OSError) as exc:
-        raise RegistryError(
-            f"cannot read {uri} ({exc}); check the registry URI."
-        ) from exc
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RegistryError(f"{uri} is not valid JSON ({exc}).") from exc
-
-
-def _champion_version(model_root: str) -> int:
-    uri = f"{model_root}/{artifacts.CHAMPION_FILE}"
-    champion = _read_json(uri, "the model has no champion yet; pass a version")
-    version = champion.get("version") if isinstance(champion, Mapping) else None
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise RegistryError(
-            f"{uri} names no valid version (got {version!r}); expected 1 or more."
-        )
-    return version
-
-
-def _version_metadata(model_root: str, version: int) -> Mapping[str, Any]:
-    uri = f"{model_root}/{_version_folder(version)}/{artifacts.METADATA_FILE}"
-    metadata = _read_json(
-        uri,
-        f"version {version} of this model is not in the registry; register it first",
-    )
-    if not isinstance(metadata, Mapping):
-        raise RegistryError(
-            f"{uri} holds {type(metadata).__name__}, expected a JSON object."
-        )
-    recorded = metadata.get("version", version)
-    if recorded != version:
-        raise RegistryError(
-            f"{uri} records version {recorded!r} but sits in folder "
-            f"{_version_folder(version)}; the registry is inconsistent."
-        )
-    return metadata
 
 
 def _kustomization(

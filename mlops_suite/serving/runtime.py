@@ -8,14 +8,16 @@ so that what passes here passes there. :class:`SklearnRuntimeModel` follows the 
   ``.pkl`` or ``.pickle`` (any name, the stock runtime does not insist on
   ``model.joblib``); none or several stop the load;
 * **loading**: plain ``joblib.load`` of that file, so a pickle that needs a class the
-  runtime cannot import fails exactly as it would in the pod;
+  runtime cannot import fails exactly as it would in the pod (both rules are
+  :mod:`mlops_suite.model_folder`'s, shared with training and the registry);
 * **requests**: ``kserve.utils.utils.get_predict_input`` decodes V1 and V2 payloads,
   ``predict`` (or ``predict_proba`` when the ``PREDICT_PROBA`` environment variable
   is ``true``) runs on what it returns, ``get_predict_response`` encodes the answer.
 
 One thing is added before loading: when ``metadata.json`` sits next to the model file,
 the file's sha256 must equal its ``model_sha256``, so a file changed after training
-or registration is refused instead of served.
+or registration is refused instead of served. A folder without ``metadata.json`` is
+served as the stock runtime serves it.
 
 What the stock decoding hands the model matters to anyone who trains for it:
 
@@ -40,8 +42,6 @@ between local servers).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import re
 import socket
@@ -57,13 +57,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import joblib
 import kserve
 from kserve.errors import InferenceError
 from kserve.utils.utils import get_predict_input, get_predict_response
 
-from mlops_suite.artifacts import METADATA_FILE, MODEL_FILE_EXTENSIONS
-from mlops_suite.errors import MlopsError, ModelIntegrityError, ServingError
+from mlops_suite.errors import MlopsError, ServingError
+from mlops_suite.model_folder import load_model
 
 # The stock runtime's switch from ``predict`` to ``predict_proba``.
 PREDICT_PROBA_ENV = "PREDICT_PROBA"
@@ -78,177 +77,9 @@ _CHILD_BOOTSTRAP = (
     "import mlops_suite.serving.runtime as runtime; del sys.path[0]; "
     "sys.exit(runtime._main())"
 )
-_HASH_PREFIX = 12
 _EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exit)\b")
 # Local servers are reached directly, whatever HTTP proxy the environment sets.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def find_model_file(model_dir: str | os.PathLike[str]) -> Path:
-    """Find the one model file KServe's sklearn runtime would load from a folder.
-
-    Args:
-        model_dir: The model folder.
-
-    Returns:
-        The path of the single ``.joblib``/``.pkl``/``.pickle`` file in the folder.
-
-    Raises:
-        ServingError: The folder does not exist, or holds no model file or several.
-    """
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise ServingError(f"Model folder {folder} does not exist or is not a folder.")
-    # Same rule as the stock runtime: every regular file (symlinks followed) whose
-    # name ends in an accepted extension counts, whatever its name.
-    names = sorted(os.listdir(folder))
-    found = [
-        folder / name
-        for name in names
-        if (folder / name).is_file() and name.endswith(MODEL_FILE_EXTENSIONS)
-    ]
-    accepted = "/".join(MODEL_FILE_EXTENSIONS)
-    if not found:
-        listing = ", ".join(names) if names else "nothing"
-        raise ServingError(
-            f"Model folder {folder} holds no {accepted} file (found: {listing}), "
-            "but KServe's sklearn runtime needs exactly one."
-        )
-    if len(found) > 1:
-        listing = ", ".join(path.name for path in found)
-        raise ServingError(
-            f"Model folder {folder} holds {len(found)} model files ({listing}), "
-            f"but KServe's sklearn runtime refuses more than one {accepted} file."
-        )
-    return found[0]
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Return the hex sha256 of a file, read in chunks.
-
-    Args:
-        path: The file to hash.
-
-    Returns:
-        The lowercase hex digest.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_metadata(model_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Read a model folder's ``metadata.json``.
-
-    Args:
-        model_dir: The model folder.
-
-    Returns:
-        The metadata, or None when the folder has no ``metadata.json`` (a plain
-        KServe model folder).
-
-    Raises:
-        ServingError: ``metadata.json`` exists but is not a JSON object.
-    """
-    path = Path(model_dir) / METADATA_FILE
-    if not path.is_file():
-        return None
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ServingError(f"{path} is not readable JSON ({exc}).") from exc
-    if not isinstance(metadata, dict):
-        raise ServingError(
-            f"{path} holds a JSON {type(metadata).__name__}, expected an object."
-        )
-    return metadata
-
-
-def verify_model_file(
-    model_dir: str | os.PathLike[str], model_file: str | os.PathLike[str]
-) -> dict[str, Any] | None:
-    """Check a model file against the ``model_sha256`` in its folder's metadata.
-
-    A folder without ``metadata.json`` is accepted as is (the stock runtime does not
-    know about metadata); a folder with one must record the file's hash.
-
-    Args:
-        model_dir: The model folder.
-        model_file: The model file found in it.
-
-    Returns:
-        The metadata that was checked against, or None when the folder has none, so
-        a caller need not read ``metadata.json`` again.
-
-    Raises:
-        ModelIntegrityError: The metadata records no hash or a different one.
-        ServingError: ``metadata.json`` is not a JSON object.
-    """
-    metadata = read_metadata(model_dir)
-    if metadata is None:
-        return None
-    metadata_path = Path(model_dir) / METADATA_FILE
-    expected = metadata.get("model_sha256")
-    if not isinstance(expected, str) or not expected:
-        raise ModelIntegrityError(
-            f"{metadata_path} records no model_sha256, so {Path(model_file).name} "
-            "cannot be verified before it is loaded."
-        )
-    actual = file_sha256(model_file)
-    if actual != expected.strip().lower():
-        raise ModelIntegrityError(
-            f"{model_file} has sha256 {actual[:_HASH_PREFIX]}... but {METADATA_FILE} "
-            f"expects {expected[:_HASH_PREFIX]}..., so the file changed after training "
-            "and is not loaded."
-        )
-    return metadata
-
-
-def load_model_file(model_file: str | os.PathLike[str]) -> Any:
-    """Unpickle a model file with plain ``joblib.load``, as the stock runtime does.
-
-    No hash is checked here: call :func:`verify_model_file` first, or use
-    :func:`load_model_folder`, which does both.
-
-    Args:
-        model_file: The model file, as found by :func:`find_model_file`.
-
-    Returns:
-        The unpickled model (for this project, a scikit-learn Pipeline).
-
-    Raises:
-        ServingError: ``joblib.load`` failed (for example because the pickle needs a
-            module the runtime cannot import).
-    """
-    try:
-        return joblib.load(model_file)
-    except Exception as exc:  # any unpickling failure stops the load, as in the pod
-        raise ServingError(
-            f"{model_file} could not be loaded by joblib "
-            f"({type(exc).__name__}: {exc}); KServe's sklearn runtime fails the "
-            "same way."
-        ) from exc
-
-
-def load_model_folder(model_dir: str | os.PathLike[str]) -> Any:
-    """Load a model folder as the stock runtime does, after checking its hash.
-
-    Args:
-        model_dir: The model folder.
-
-    Returns:
-        The unpickled model (for this project, a scikit-learn Pipeline).
-
-    Raises:
-        ServingError: No model file, several, or ``joblib.load`` failed (for example
-            because the pickle needs a module the runtime cannot import).
-        ModelIntegrityError: The file does not match ``metadata.json``.
-    """
-    model_file = find_model_file(model_dir)
-    verify_model_file(model_dir, model_file)
-    return load_model_file(model_file)
 
 
 class SklearnRuntimeModel(kserve.Model):
@@ -273,10 +104,11 @@ class SklearnRuntimeModel(kserve.Model):
             True once loaded.
 
         Raises:
-            ServingError: The folder cannot be served (see :func:`load_model_folder`).
+            ModelFolderError: No model file, several, or ``joblib.load`` failed (for
+                example because the pickle needs a module the runtime cannot import).
             ModelIntegrityError: The model file does not match ``metadata.json``.
         """
-        self._model = load_model_folder(self.model_dir)
+        self._model = load_model(self.model_dir, require_metadata=False).pipeline
         self.ready = True
         return self.ready
 
@@ -347,7 +179,8 @@ def serve(
         grace_period_s: Seconds in-flight requests get to finish on shutdown.
 
     Raises:
-        ServingError: The folder cannot be served.
+        ModelFolderError: The folder cannot be served (see
+            :func:`mlops_suite.model_folder.load_model`).
         ModelIntegrityError: The model file does not match ``metadata.json``.
     """
     model = SklearnRuntimeModel(model_name, model_dir)

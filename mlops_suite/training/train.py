@@ -1,4 +1,4 @@
-"""Fit the scikit-learn Pipeline that is served, and write and read its model folder.
+"""Fit the scikit-learn Pipeline that is served.
 
 The Pipeline is built only from stock scikit-learn classes and ``numpy.asarray``,
 because KServe's sklearn runtime and Vertex AI's prebuilt container unpickle it without
@@ -6,21 +6,16 @@ this package. Its first step turns any input into one object array, so a pandas
 DataFrame (training, KServe's V2 "pd" form), the V1 ``np.array(rows, dtype=object)``
 and the all-strings array KServe's V1 runtime builds when a batch holds no null take
 the same path and give the same predictions; columns are then picked by position.
+:mod:`mlops_suite.model_folder` writes the Pipeline and its metadata as a model folder.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import sklearn
@@ -42,25 +37,16 @@ from mlops_suite.artifacts import (
     CATEGORICAL,
     CLASSIFICATION,
     FEATURE_TYPES,
-    METADATA_FILE,
-    MODEL_FILE,
-    MODEL_FILE_EXTENSIONS,
     NUMERIC,
     REGRESSION,
 )
-from mlops_suite.atomic import write_bytes, write_json
 from mlops_suite.data.kinds import (
     column_kind,
     infer_task,
     is_bool_value,
     is_missing_value,
 )
-from mlops_suite.errors import (
-    DataError,
-    ModelIntegrityError,
-    SchemaError,
-    TrainingError,
-)
+from mlops_suite.errors import DataError, SchemaError, TrainingError
 from mlops_suite.training.estimators import (
     check_task,
     default_estimator,
@@ -70,8 +56,6 @@ from mlops_suite.training.estimators import (
 
 # Stands in for a missing category; one-hot encoded like any other value.
 MISSING_CATEGORY = "__missing__"
-# zlib level 3: deterministic bytes (no timestamp), forests shrink several times.
-_JOBLIB_COMPRESS = ("zlib", 3)
 _BOOLEAN_STRINGS = {"true": True, "false": False, "1": True, "0": False}
 # How booleans read once turned to text, whichever form they arrived in; the false
 # tokens come first so that a threshold between the two groups recovers the value.
@@ -90,16 +74,9 @@ class TrainedModel:
     Attributes:
         pipeline: Preprocessing and estimator, ready to pickle.
         metadata: The ``metadata.json`` content (see CONTRACTS "Model folder");
-            ``model_sha256`` is added by :func:`save_model`.
+            ``model_sha256`` is added by
+            :func:`mlops_suite.model_folder.save_model`.
     """
-
-    pipeline: Pipeline
-    metadata: dict[str, Any]
-
-
-@dataclass
-class LoadedModel:
-    """A model folder read back: the Pipeline and its metadata."""
 
     pipeline: Pipeline
     metadata: dict[str, Any]
@@ -452,108 +429,3 @@ def train_model(
         "data_sha256": data_sha256,
     }
     return TrainedModel(pipeline=pipeline, metadata=metadata)
-
-
-# ------------------------------------------------------------------ model folder
-def _model_files(folder: Path) -> list[Path]:
-    return sorted(
-        path
-        for path in folder.iterdir()
-        if path.is_file() and path.name.endswith(MODEL_FILE_EXTENSIONS)
-    )
-
-
-def save_model(trained: TrainedModel, out_dir: str | os.PathLike[str]) -> str:
-    """Writes ``model.joblib`` and ``metadata.json``, each atomically.
-
-    The same fitted Pipeline always gives the same bytes, so the hash recorded as
-    ``model_sha256`` (also set in ``trained.metadata``) identifies the model.
-
-    Args:
-        trained: The fitted model from :func:`train_model`.
-        out_dir: The model folder; created when missing.
-
-    Returns:
-        The model folder's path.
-
-    Raises:
-        TrainingError: The folder already holds another model file, which would
-            leave KServe two models to choose from.
-    """
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    others = [path.name for path in _model_files(folder) if path.name != MODEL_FILE]
-    if others:
-        raise TrainingError(
-            f"Model folder {folder} already holds {', '.join(others)}; a model "
-            f"folder must hold exactly one model file ({MODEL_FILE})."
-        )
-    buffer = io.BytesIO()
-    joblib.dump(trained.pipeline, buffer, compress=_JOBLIB_COMPRESS)
-    payload = buffer.getvalue()
-    metadata = {**trained.metadata, "model_sha256": hashlib.sha256(payload).hexdigest()}
-    model_path = folder / MODEL_FILE
-    write_bytes(model_path, payload)
-    try:
-        write_json(folder / METADATA_FILE, metadata)
-    except BaseException:
-        model_path.unlink(missing_ok=True)
-        raise
-    trained.metadata.update(metadata)
-    return str(folder)
-
-
-def load_model(
-    model_dir: str | os.PathLike[str], *, verify: bool = True
-) -> LoadedModel:
-    """Reads a model folder the way KServe does, checking its hash first.
-
-    Args:
-        model_dir: A folder with exactly one ``.joblib``/``.pkl``/``.pickle`` file
-            and ``metadata.json``.
-        verify: Compare the model file's SHA-256 with the metadata's
-            ``model_sha256`` (metadata then required).
-
-    Returns:
-        The Pipeline and the metadata (empty when absent and not verifying).
-
-    Raises:
-        ModelIntegrityError: The folder is missing, holds zero or several model
-            files, lacks its metadata, or the model file's hash differs.
-    """
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise ModelIntegrityError(f"Model folder {folder} does not exist.")
-    files = _model_files(folder)
-    if len(files) != 1:
-        raise ModelIntegrityError(
-            f"Model folder {folder} holds {len(files)} model files "
-            f"({', '.join(p.name for p in files) or 'none'}); expected exactly one "
-            f"{'/'.join(MODEL_FILE_EXTENSIONS)} file."
-        )
-    model_path = files[0]
-    metadata_path = folder / METADATA_FILE
-    metadata: dict[str, Any] = {}
-    if metadata_path.is_file():
-        try:
-            metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise ModelIntegrityError(
-                f"Model metadata {metadata_path} is not valid JSON."
-            ) from None
-    elif verify:
-        raise ModelIntegrityError(
-            f"Model folder {folder} lacks {METADATA_FILE}, so {model_path.name} "
-            "cannot be verified."
-        )
-    payload = model_path.read_bytes()
-    if verify:
-        expected = metadata.get("model_sha256")
-        actual = hashlib.sha256(payload).hexdigest()
-        if actual != expected:
-            raise ModelIntegrityError(
-                f"Model file {model_path} has SHA-256 {actual}, but {METADATA_FILE} "
-                f"records {expected}; the file was changed after it was saved."
-            )
-    pipeline = joblib.load(io.BytesIO(payload))
-    return LoadedModel(pipeline=pipeline, metadata=metadata)

@@ -377,8 +377,9 @@ def test_approve_says_why_the_champion_was_not_compared(
 ) -> None:
     # The champion was trained on a column the candidate's test rows no longer have:
     # the thresholds alone decide, and the reason names the column.
+    from mlops_suite.model_folder import save_model
     from mlops_suite.registry import ModelRegistry
-    from mlops_suite.training.train import save_model, train_model
+    from mlops_suite.training.train import train_model
 
     registry = str(tmp_path / "registry")
     save_model(train_model(penguins, "species"), tmp_path / "model")

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from mlops_suite.evaluation.champion import rescore_champion
+from mlops_suite.model_folder import save_model
 from mlops_suite.registry import ModelRegistry
-from mlops_suite.training.train import save_model, train_model
+from mlops_suite.training.train import train_model
 
 
 @pytest.fixture(params=["local", "memory"])

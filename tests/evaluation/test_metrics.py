@@ -17,7 +17,8 @@ from mlops_suite.evaluation.metrics import (
     evaluate,
     primary_metric,
 )
-from mlops_suite.training.train import TrainedModel, load_model, save_model, train_model
+from mlops_suite.model_folder import load_model, save_model
+from mlops_suite.training.train import TrainedModel, train_model
 
 
 def test_primary_metrics() -> None:

@@ -24,7 +24,8 @@ def registry(tmp_path: Path) -> Path:
         folder.mkdir(parents=True)
         metadata = {"version": version, "model_sha256": SHA}
         (folder / "metadata.json").write_text(json.dumps(metadata))
-    (root / "penguins" / "champion.json").write_text(json.dumps({"version": 2}))
+    champion = {"version": 2, "model_sha256": SHA, "updated_at": "2026-11-23T00:00:00Z"}
+    (root / "penguins" / "champion.json").write_text(json.dumps(champion))
     return root
 
 

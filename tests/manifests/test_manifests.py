@@ -180,7 +180,7 @@ def test_a_registry_uri_is_read_through_fsspec(tmp_path: Path) -> None:
 
 def test_a_missing_version_is_a_registry_error(registry: Path, tmp_path: Path) -> None:
     with pytest.raises(
-        RegistryError, match=r"v7/metadata\.json does not exist.*version 7"
+        RegistryError, match=r"'penguins' has no version 7 .*versions 1, 2\."
     ):
         _write(registry, tmp_path / "deploy", version=7)
     assert not (tmp_path / "deploy").exists()
@@ -188,9 +188,7 @@ def test_a_missing_version_is_a_registry_error(registry: Path, tmp_path: Path) -
 
 def test_no_champion_is_a_registry_error(registry: Path, tmp_path: Path) -> None:
     (registry / "penguins" / "champion.json").unlink()
-    with pytest.raises(
-        RegistryError, match="champion.json does not exist.*pass a version"
-    ):
+    with pytest.raises(RegistryError, match="has no champion .*pass a version"):
         _write(registry, tmp_path / "deploy")
 
 
@@ -246,8 +244,8 @@ def test_an_unwritable_output_dir_is_one_sentence(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"model_name": "Penguins_v2"}, "cannot name an InferenceService"),
-        ({"model_name": "m" * 54}, "at most 53 characters"),
+        ({"model_name": "Penguins_v2"}, "'Penguins_v2' cannot name a model"),
+        ({"model_name": "m" * 54}, "54 characters long, over the limit of 53"),
         ({"storage_uri": "/data/registry"}, "has no scheme"),
         ({"namespace": "Bad_NS"}, "not a valid Kubernetes namespace"),
         ({"version": 0}, "expected 1 or more"),

@@ -17,15 +17,11 @@ import pytest
 
 from mlops_suite.cli import DRIFT_EXIT, main
 from mlops_suite.data.statistics import compute_statistics
+from mlops_suite.model_folder import load_model, save_model
 from mlops_suite.monitoring.payloads.cloudevents import REQUEST_TYPE, RESPONSE_TYPE
 from mlops_suite.monitoring.sink.server import running_sink
 from mlops_suite.registry import ModelRegistry
-from mlops_suite.training.train import (
-    load_model,
-    save_model,
-    to_v1_instances,
-    train_model,
-)
+from mlops_suite.training.train import to_v1_instances, train_model
 
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

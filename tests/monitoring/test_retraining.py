@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from mlops_suite.data.statistics import compute_statistics
+from mlops_suite.model_folder import save_model
 from mlops_suite.monitoring.retraining import decide_retraining
 from mlops_suite.registry import ModelRegistry
-from mlops_suite.training.train import save_model, train_model
+from mlops_suite.training.train import train_model
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,21 @@ import joblib
 import numpy as np
 import pytest
 
-import mlops_suite.registry as registry_module
+import mlops_suite.registry.store as registry_store
 from mlops_suite import __version__
 from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
-from mlops_suite.errors import ModelIntegrityError, RegistryError
-from mlops_suite.registry import LINEAGE_KEYS, ModelRegistry, validate_model_name
+from mlops_suite.errors import (
+    ModelFolderError,
+    ModelIntegrityError,
+    ModelNameError,
+    RegistryError,
+)
+from mlops_suite.registry import (
+    LINEAGE_KEYS,
+    MAX_NAME_LENGTH,
+    ModelRegistry,
+    validate_model_name,
+)
 
 NAME = "penguins-rf"
 SCHEMA = {"columns": [{"name": "x1", "type": "numeric", "dtype": "float64"}]}
@@ -228,8 +238,19 @@ def test_folder_without_metadata_is_refused(
 ) -> None:
     folder = make_model_folder()
     (folder / METADATA_FILE).unlink()
-    with pytest.raises(RegistryError, match=r"has no metadata\.json"):
+    with pytest.raises(ModelFolderError, match=r"lacks metadata\.json"):
         registry.register(NAME, folder, lineage={})
+
+
+def test_folder_with_a_second_model_file_is_refused(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    # KServe would refuse to choose between them, so the registry does too.
+    folder = make_model_folder()
+    (folder / "backup.pkl").write_bytes((folder / MODEL_FILE).read_bytes())
+    with pytest.raises(ModelFolderError, match="holds 2 model files.*backup.pkl"):
+        registry.register(NAME, folder, lineage={})
+    assert registry.versions(NAME) == []
 
 
 # ------------------------------------------------------------------ concurrency
@@ -244,7 +265,7 @@ def test_racing_registrations_take_distinct_versions(
     # they pick the same one and must resolve the collision.
     barrier = threading.Barrier(2, timeout=20)
     staged: list[str] = []
-    real_staged_dir = registry_module.staged_dir
+    real_staged_dir = registry_store.staged_dir
 
     @contextmanager
     def racing(path: Path) -> Iterator[Path]:
@@ -254,7 +275,7 @@ def test_racing_registrations_take_distinct_versions(
                 barrier.wait()
             yield staging
 
-    monkeypatch.setattr(registry_module, "staged_dir", racing)
+    monkeypatch.setattr(registry_store, "staged_dir", racing)
     folders = [make_model_folder(c=1.0), make_model_folder(c=0.1)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(
@@ -390,19 +411,56 @@ def test_set_champion_rolls_back_and_refuses_unknown_versions(
 
 @pytest.mark.parametrize(
     "name",
-    ["Penguins", "penguins_rf", "-penguins", "penguins-", "9lives", "", "a" * 64],
+    ["Penguins", "penguins_rf", "-penguins", "penguins-", "9lives", ""],
 )
 def test_model_names_must_be_kubernetes_names(
     registry: ModelRegistry, make_model_folder: Callable[..., Path], name: str
 ) -> None:
-    with pytest.raises(RegistryError, match="lowercase letters, digits and '-'"):
+    with pytest.raises(ModelNameError, match="lowercase letters, digits and '-'"):
         registry.register(name, make_model_folder(), lineage={})
     assert registry.models() == []
 
 
 def test_valid_model_names_pass() -> None:
     assert validate_model_name("penguins-rf-2") == "penguins-rf-2"
-    assert validate_model_name("a" * 63) == "a" * 63
+    assert validate_model_name("a" * MAX_NAME_LENGTH) == "a" * MAX_NAME_LENGTH
+
+
+def test_a_name_too_long_to_deploy_is_refused_in_one_sentence(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    # Valid as a Kubernetes label (at most 63), but KServe's "-predictor" suffix
+    # would push the InferenceService's Service name past 63.
+    name = "penguins-" + "x" * 51
+    assert len(name) == 60
+    with pytest.raises(ModelNameError) as caught:
+        registry.register(name, make_model_folder(), lineage={})
+    message = str(caught.value)
+    assert name in message and "60 characters" in message and "53" in message
+    assert "\n" not in message and message.count(". ") == 0
+    assert registry.models() == []
+
+
+def test_a_name_of_the_longest_deployable_length_registers(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    name = "penguins-" + "x" * 44
+    assert len(name) == MAX_NAME_LENGTH == 53
+
+    registered = registry.register(name, make_model_folder(), lineage={})
+
+    assert (registered.version, registered.created) == (1, True)
+    assert registry.models() == [name]
+
+
+def test_metadata_of_another_version_is_refused(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    registry.register(NAME, make_model_folder(), lineage={})
+    path = Path(registry.version_uri(NAME, 1)) / METADATA_FILE
+    path.write_text(json.dumps({**json.loads(path.read_text()), "version": 2}))
+    with pytest.raises(RegistryError, match="records version 2 but sits in folder v1"):
+        registry.metadata(NAME, 1)
 
 
 def test_unknown_model_and_missing_version_are_named(

@@ -13,7 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from mlops_suite.errors import DeploymentError
+from mlops_suite.errors import DeploymentError, ModelNameError
+from mlops_suite.registry import validate_model_name
 from mlops_suite.serving.inference_service import build_inference_service, mode_of
 from mlops_suite.serving.manifests import write_overlay
 
@@ -183,7 +184,6 @@ def test_matches_the_kind_overlay_rendered_for_the_same_version(tmp_path: Path) 
         ({"storage_uri": "mlpipeline/registry/penguins/v3"}, "not a URI"),
         ({"model_version": 0}, "model_version 0"),
         ({"model_sha256": "abc"}, "'abc'"),
-        ({"name": "Penguins_Model"}, "'Penguins_Model'"),
         ({"namespace": "Serving"}, "'Serving'"),
         ({"mode": "knative-ish"}, "'knative-ish'"),
         ({"canary_traffic_percent": 10}, "serverless"),
@@ -208,6 +208,21 @@ def test_rejects_what_cannot_be_served_with_one_sentence(
     with pytest.raises(DeploymentError, match=named) as raised:
         build(**overrides)
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["Penguins_Model", "penguins-" + "x" * 51])
+def test_names_follow_the_registry_rule_with_the_same_sentence(name: str) -> None:
+    with pytest.raises(ModelNameError) as expected:
+        validate_model_name(name)
+    with pytest.raises(ModelNameError) as raised:
+        build(name=name)
+    assert str(raised.value) == str(expected.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_longest_registrable_name_is_served() -> None:
+    name = "penguins-" + "x" * 44
+    assert build(name=name)["metadata"]["name"] == name
 
 
 @pytest.mark.parametrize(

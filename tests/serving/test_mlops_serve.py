@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 import requests
 
+from mlops_suite.model_folder import save_model
 from mlops_suite.registry import ModelRegistry
 from mlops_suite.serving.runtime import free_port
-from mlops_suite.training.train import save_model, to_v1_instances, train_model
+from mlops_suite.training.train import to_v1_instances, train_model
 
 
 @pytest.fixture(scope="module")

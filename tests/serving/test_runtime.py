@@ -17,11 +17,11 @@ import pytest
 from kserve import InferInput, InferRequest
 
 from mlops_suite.artifacts import METADATA_FILE, MODEL_FILE
-from mlops_suite.errors import ModelIntegrityError, ServingError
+from mlops_suite.errors import ModelFolderError, ModelIntegrityError, ServingError
+from mlops_suite.model_folder import file_sha256
 from mlops_suite.serving.runtime import (
     PREDICT_PROBA_ENV,
     SklearnRuntimeModel,
-    file_sha256,
     start_server_in_subprocess,
 )
 
@@ -92,7 +92,7 @@ def test_load_refuses_a_folder_with_two_model_files(
     folder = _copy(good_model_dir, tmp_path)
     shutil.copy(folder / MODEL_FILE, folder / "backup.pkl")
 
-    with pytest.raises(ServingError, match="2 model files") as caught:
+    with pytest.raises(ModelFolderError, match="2 model files") as caught:
         SklearnRuntimeModel(MODEL_NAME, folder).load()
 
     message = str(caught.value)
@@ -102,7 +102,9 @@ def test_load_refuses_a_folder_with_two_model_files(
 def test_load_refuses_a_folder_without_a_model_file(tmp_path: Path):
     (tmp_path / "model.json").write_text("{}")
 
-    with pytest.raises(ServingError, match=r"holds no \.joblib/\.pkl/\.pickle file"):
+    with pytest.raises(
+        ModelFolderError, match=r"holds no \.joblib/\.pkl/\.pickle file"
+    ):
         SklearnRuntimeModel(MODEL_NAME, tmp_path).load()
 
 

@@ -17,18 +17,12 @@ from kserve.protocol.infer_type import InferInput, InferRequest
 from kserve.utils.utils import get_predict_input
 
 from mlops_suite.artifacts import METADATA_FILE, MODEL_FILE
-from mlops_suite.errors import (
-    DataError,
-    ModelIntegrityError,
-    SchemaError,
-    TrainingError,
-)
+from mlops_suite.errors import DataError, SchemaError, TrainingError
+from mlops_suite.model_folder import load_model, save_model
 from mlops_suite.training.train import (
     TrainedModel,
     build_pipeline,
     feature_types,
-    load_model,
-    save_model,
     to_v1_instances,
     train_model,
 )
@@ -335,7 +329,8 @@ def test_identical_bytes_across_python_processes(
     script = textwrap.dedent(
         f"""
         import pandas as pd
-        from mlops_suite.training.train import save_model, train_model
+        from mlops_suite.model_folder import save_model
+        from mlops_suite.training.train import train_model
         trained = train_model(pd.read_parquet({str(data)!r}), "species",
                               estimator="gradient_boosting", seed=7)
         save_model(trained, {str(tmp_path / "sub")!r})
@@ -348,42 +343,6 @@ def test_identical_bytes_across_python_processes(
     assert (tmp_path / "sub" / MODEL_FILE).read_bytes() == (
         tmp_path / "here" / MODEL_FILE
     ).read_bytes()
-
-
-def test_tampered_model_file_is_refused(
-    penguin_model: TrainedModel, tmp_path: Path
-) -> None:
-    folder = Path(save_model(penguin_model, tmp_path / "model"))
-    payload = bytearray((folder / MODEL_FILE).read_bytes())
-    payload[-1] ^= 0xFF
-    (folder / MODEL_FILE).write_bytes(bytes(payload))
-    with pytest.raises(ModelIntegrityError, match=f"{MODEL_FILE} has SHA-256"):
-        load_model(folder)
-
-
-def test_model_folder_needs_exactly_one_model_file(
-    penguin_model: TrainedModel, tmp_path: Path
-) -> None:
-    folder = Path(save_model(penguin_model, tmp_path / "model"))
-    (folder / "old.pkl").write_bytes((folder / MODEL_FILE).read_bytes())
-    with pytest.raises(ModelIntegrityError, match="holds 2 model files"):
-        load_model(folder)
-    with pytest.raises(TrainingError, match="already holds old.pkl"):
-        save_model(penguin_model, folder)
-    (folder / "old.pkl").unlink()
-    (folder / MODEL_FILE).unlink()
-    with pytest.raises(ModelIntegrityError, match="holds 0 model files"):
-        load_model(folder)
-
-
-def test_unverified_load_needs_no_metadata(
-    penguin_model: TrainedModel, tmp_path: Path
-) -> None:
-    folder = Path(save_model(penguin_model, tmp_path / "model"))
-    (folder / METADATA_FILE).unlink()
-    with pytest.raises(ModelIntegrityError, match=f"lacks {METADATA_FILE}"):
-        load_model(folder)
-    assert load_model(folder, verify=False).metadata == {}
 
 
 KSERVE_LIKE_LOADER = """

@@ -246,7 +246,7 @@ def build_pipeline(
                 # batch without None arrives as strings ("True", "1.0"). Text is the
                 # one form every input shares: match it against known tokens, send
                 # anything else (None, nan, <NA>) to imputation, then cut to 0/1.
-                ("to_text", _as_array(str)),
+                ("to_text", _as_array("U")),
                 (
                     "encode",
                     OrdinalEncoder(
@@ -296,7 +296,7 @@ def build_pipeline(
             # DataFrames of any dtypes and V1 object arrays become the same object
             # array here, so the steps below never see feature names: no name
             # mismatch and no "fitted with/without feature names" warning.
-            ("to_array", _as_array(object)),
+            ("to_array", _as_array("O")),
             (
                 "preprocess",
                 ColumnTransformer(transformers, remainder="drop", sparse_threshold=0),
@@ -306,10 +306,14 @@ def build_pipeline(
     )
 
 
-def _as_array(dtype: Any) -> FunctionTransformer:
-    # numpy.asarray pickles by reference to numpy, which every runtime has.
+def _as_array(dtype: str) -> FunctionTransformer:
+    # A class, not a function: KServe's sklearn server unpickles a global under numpy
+    # only when it is a class (see mlops_suite.serving.unpickle_rule), so
+    # numpy.asarray is refused there. MaskedArray(X, dtype=...) converts any table or
+    # array to that dtype without a mask, and every step below reads it as a plain
+    # array. The dtype is a code ("O", "U"), since builtins.object is refused too.
     return FunctionTransformer(
-        np.asarray, kw_args={"dtype": dtype}, feature_names_out="one-to-one"
+        np.ma.MaskedArray, kw_args={"dtype": dtype}, feature_names_out="one-to-one"
     )
 
 

@@ -1,0 +1,156 @@
+"""The rule KServe's sklearn server applies to every global a model file names.
+
+Current KServe sklearn servers load ``model.joblib`` through a restricted unpickler
+and refuse the model (``UnsafeArtifactError``) when the pickle names a global outside
+this rule, unless the operator sets ``KSERVE_ALLOW_UNSAFE_DESERIALIZATION=true``:
+
+- any *class* defined under ``sklearn``, ``numpy``, ``scipy``, ``pandas`` or
+  ``joblib``;
+- under those packages, functions only when they are numpy's reconstruction helpers
+  (``_reconstruct``, ``scalar``, ``_frombuffer`` in ``numpy.core.multiarray`` or
+  ``numpy._core.multiarray``; the ``numpy.random._pickle`` constructors; Cython's
+  ``__pyx_unpickle_*`` and ``newObj``);
+- outside them, the builtin container and scalar types, ``collections`` types,
+  ``copyreg._reconstructor``/``__newobj__``/``__newobj_ex__`` and ``_codecs.encode``.
+
+Everything else (``numpy.asarray``, a lambda, a class of this package) is refused.
+This module is our own implementation of that rule, written from its description, so
+infra validation can refuse what the cluster would refuse before it gets there. It
+reads the file with joblib's unpickler and stops at the first refused global, before
+that global is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from joblib.numpy_pickle import NumpyUnpickler
+
+# joblib's own file opener (it undoes joblib's compression); private, so joblib is
+# pinned in constraints.txt and the rule's tests load real joblib files.
+from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
+
+TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "pandas", "joblib")
+_RECONSTRUCTION_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
+_RECONSTRUCTION_HELPERS = ("_reconstruct", "scalar", "_frombuffer")
+# numpy defines _frombuffer in its numeric module, not in multiarray; protocol-5
+# pickles of arrays name it there (joblib writes object arrays, such as a boosting
+# model's trees, as such a pickle), so the helper is allowed where it really lives.
+_FROMBUFFER_MODULES = ("numpy.core.numeric", "numpy._core.numeric")
+_BUILTIN_TYPES = (
+    "bool",
+    "bytearray",
+    "bytes",
+    "complex",
+    "dict",
+    "float",
+    "frozenset",
+    "int",
+    "list",
+    "set",
+    "slice",
+    "str",
+    "tuple",
+)
+_OTHER_ALLOWED = {
+    ("copyreg", "_reconstructor"),
+    ("copyreg", "__newobj__"),
+    ("copyreg", "__newobj_ex__"),
+    ("_codecs", "encode"),
+}
+
+
+class RefusedGlobal(Exception):
+    """A model file names a global KServe's sklearn server refuses to unpickle."""
+
+    def __init__(self, module: str, name: str) -> None:
+        super().__init__(f"{module}.{name}")
+        self.module = module
+        self.name = name
+
+
+def allows(module: str, name: str, obj: Any = None) -> bool:
+    """Whether the rule lets a pickle name ``module.name``.
+
+    Args:
+        module: The global's module, as the pickle names it.
+        name: The global's (possibly dotted) name in that module.
+        obj: The object it resolves to, when known; a global under a trusted package
+            is allowed only if it is a class or a reconstruction helper.
+
+    Returns:
+        True when KServe's sklearn server would load it.
+    """
+    package = module.split(".", 1)[0]
+    if package in TRUSTED_PACKAGES:
+        if module in _RECONSTRUCTION_MODULES and name in _RECONSTRUCTION_HELPERS:
+            return True
+        if module in _FROMBUFFER_MODULES and name == "_frombuffer":
+            return True
+        if module == "numpy.random._pickle":
+            return True
+        if name.startswith("__pyx_unpickle_") or name == "newObj":
+            return True
+        return isinstance(obj, type)
+    if module == "builtins":
+        return name in _BUILTIN_TYPES
+    if module == "collections":
+        return isinstance(obj, type)
+    return (module, name) in _OTHER_ALLOWED
+
+
+class _RuleUnpickler(NumpyUnpickler):
+    """joblib's unpickler that refuses, before resolving it, any global off the rule."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        # Cython names its modules briefly ("_loss" for sklearn._loss._loss) and
+        # registers them under that name too: judge the module by its real name.
+        loaded = sys.modules.get(module)
+        canonical = getattr(loaded, "__name__", module) if loaded else module
+        package = canonical.split(".", 1)[0]
+        obj = None
+        if package in TRUSTED_PACKAGES or canonical == "collections":
+            # Importing a trusted package runs no code from the model file; the object
+            # is needed to tell a class from a function.
+            try:
+                obj = _resolve(module, name)
+            except (ImportError, AttributeError):
+                obj = None
+        if not allows(canonical, name, obj):
+            raise RefusedGlobal(module, name)
+        return super().find_class(module, name)
+
+
+def _resolve(module: str, name: str) -> Any:
+    found: Any = importlib.import_module(module)
+    for part in name.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def refused_global(model_file: str | os.PathLike[str]) -> str | None:
+    """The first global in a joblib model file that the rule refuses.
+
+    Args:
+        model_file: A file written with ``joblib.dump`` (compressed or not).
+
+    Returns:
+        ``module.name`` of the first refused global, or None when the whole file
+        passes the rule.
+
+    Raises:
+        OSError: The file cannot be read.
+        pickle.UnpicklingError, EOFError, ValueError: The file is not a joblib pickle.
+    """
+    path = Path(model_file)
+    with open(path, "rb") as handle:
+        with _validate_fileobject_and_memmap(handle, str(path), None) as (stream, _):
+            try:
+                _RuleUnpickler(str(path), stream, True).load()
+            except RefusedGlobal as refused:
+                return str(refused)
+    return None

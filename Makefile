@@ -73,18 +73,27 @@ bench: $(STAMP) ## drift report on 1M x 20 vs a plain pyarrow read (ratio); peak
 	$(PY) bench/drift_bench.py
 	$(PY) bench/drift_bench.py --memory-rows 10000000
 
-CLUSTER_NAME ?= kfp-mlops-suite
+CLUSTER_NAME   ?= kfp-mlops-suite
+# docker or podman: builds the image and runs the kind node (kind's podman provider).
+CONTAINER_TOOL ?= docker
+KIND           := $(if $(filter podman,$(CONTAINER_TOOL)),KIND_EXPERIMENTAL_PROVIDER=podman )kind
+IMAGE_ARCHIVE  := build/component-image.tar
 
 .PHONY: image
-image: ## build the component image and load it into the kind cluster (needs Docker, kind)
-	docker build -t $(IMAGE) --build-arg GIT_COMMIT=$$(git rev-parse HEAD 2>/dev/null || echo unknown) .
-	@if kind get clusters 2>/dev/null | grep -qx $(CLUSTER_NAME); then \
-	  kind load docker-image $(IMAGE) --name $(CLUSTER_NAME); \
+image: ## build the component image with CONTAINER_TOOL (docker|podman) and load it into the kind cluster
+	@case "$(CONTAINER_TOOL)" in docker|podman) ;; *) \
+	  echo "CONTAINER_TOOL=$(CONTAINER_TOOL) is not supported; use docker or podman." >&2; exit 1;; esac
+	$(CONTAINER_TOOL) build -t $(IMAGE) --build-arg GIT_COMMIT=$$(git rev-parse HEAD 2>/dev/null || echo unknown) .
+	@if $(KIND) get clusters 2>/dev/null | grep -qx $(CLUSTER_NAME); then \
+	  mkdir -p $(dir $(IMAGE_ARCHIVE)) \
+	  && $(CONTAINER_TOOL) save $(if $(filter podman,$(CONTAINER_TOOL)),--format docker-archive) -o $(IMAGE_ARCHIVE) $(IMAGE) \
+	  && $(KIND) load image-archive $(IMAGE_ARCHIVE) --name $(CLUSTER_NAME) \
+	  && rm -f $(IMAGE_ARCHIVE); \
 	else echo "no kind cluster $(CLUSTER_NAME): image built, not loaded (make kind-up)"; fi
 
 .PHONY: kind-up
-kind-up: ## kind cluster + cert-manager + KServe (RawDeployment) + Kubeflow Pipelines (needs Docker)
-	CLUSTER_NAME=$(CLUSTER_NAME) bash scripts/kind-up.sh
+kind-up: ## kind cluster + cert-manager + KServe (RawDeployment) + Kubeflow Pipelines (CONTAINER_TOOL=docker|podman)
+	CLUSTER_NAME=$(CLUSTER_NAME) CONTAINER_TOOL=$(CONTAINER_TOOL) bash scripts/kind-up.sh
 
 .PHONY: kind-e2e
 kind-e2e: $(STAMP) ## submit the training pipeline to KFP on kind with deploy=true, then predict
@@ -92,8 +101,22 @@ kind-e2e: $(STAMP) ## submit the training pipeline to KFP on kind with deploy=tr
 
 .PHONY: kind-down
 kind-down: ## delete the kind cluster
-	CLUSTER_NAME=$(CLUSTER_NAME) bash scripts/kind-down.sh
+	CLUSTER_NAME=$(CLUSTER_NAME) CONTAINER_TOOL=$(CONTAINER_TOOL) bash scripts/kind-down.sh
+
+# checkov lives in its own virtualenv: its many dependencies never touch .venv's pins.
+CHECKOV_VENV  ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+
+$(CHECKOV_STAMP): .ci/checkov-requirements.txt
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r .ci/checkov-requirements.txt
+	touch $(CHECKOV_STAMP)
+
+.PHONY: checkov
+checkov: $(STAMP) $(CHECKOV_STAMP) ## checkov (pinned, in .venv-checkov) on every rendered overlay and `mlops manifest` output
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov MLOPS=$(MLOPS) bash scripts/checkov-manifests.sh
 
 .PHONY: clean
-clean: ## remove the demo outputs and build files (keeps .venv)
+clean: ## remove the demo outputs and build files (keeps .venv and .venv-checkov)
 	rm -rf $(DEMO_DIR) build .pytest_cache .mypy_cache .ruff_cache

@@ -10,19 +10,9 @@
 # Needs: the cluster from `make kind-up`, the image from `make image`, kubectl, curl, .venv.
 set -euo pipefail
 
-CLUSTER_NAME="${CLUSTER_NAME:-kfp-mlops-suite}"
-IMAGE="${IMAGE:?set IMAGE to the component image loaded into kind (make image)}"
-NAMESPACE="${NAMESPACE:-kubeflow}"
-MODEL_NAME="${MODEL_NAME:-penguins}"
-REGISTRY_URI="${REGISTRY_URI:-s3://mlpipeline/registry}"
-KFP_PORT="${KFP_PORT:-8888}"
-PREDICT_PORT="${PREDICT_PORT:-8081}"
-RUN_TIMEOUT="${RUN_TIMEOUT:-1800}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MLOPS="${REPO_ROOT}/.venv/bin/mlops"
 OUT="${REPO_ROOT}/build/pipelines"
-# The demo data ships inside the image with the palmerpenguins package.
-DATA_URI="/usr/local/lib/python3.11/site-packages/palmerpenguins/data/penguins.csv"
 
 k() { kubectl --context "kind-${CLUSTER_NAME}" "$@"; }
 log() { printf '\n==> %s\n' "$*" >&2; }
@@ -30,6 +20,24 @@ die() {
     printf 'kind-e2e: %s\n' "$*" >&2
     exit 1
 }
+
+[ -x "${MLOPS}" ] || die "run 'make install' first (no ${MLOPS})."
+# The cluster's namespace, registry and the demo data's path inside the image, as
+# pipelines/platform.py defines them for kind-up.sh and the -kfp specs.
+DEFAULTS="$("${REPO_ROOT}/.venv/bin/python" "${REPO_ROOT}/pipelines/platform.py")" \
+    || die "could not read the kind defaults from pipelines/platform.py."
+eval "${DEFAULTS}"
+
+CLUSTER_NAME="${CLUSTER_NAME:-kfp-mlops-suite}"
+IMAGE="${IMAGE:?set IMAGE to the component image loaded into kind (make image)}"
+NAMESPACE="${NAMESPACE:-${DEFAULT_KFP_NAMESPACE}}"
+MODEL_NAME="${MODEL_NAME:-penguins}"
+REGISTRY_URI="${REGISTRY_URI:-${DEFAULT_KFP_REGISTRY_URI}}"
+KFP_PORT="${KFP_PORT:-8888}"
+PREDICT_PORT="${PREDICT_PORT:-8081}"
+RUN_TIMEOUT="${RUN_TIMEOUT:-1800}"
+# The demo data ships inside the image with the palmerpenguins package.
+DATA_URI="${DEFAULT_IMAGE_PENGUINS_CSV}"
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done; }
@@ -47,7 +55,6 @@ port_forward() {
     die "port-forward to $1 did not answer on 127.0.0.1:${local_port} within 60 s."
 }
 
-[ -x "${MLOPS}" ] || die "run 'make install' first (no ${MLOPS})."
 k get namespace "${NAMESPACE}" >/dev/null || die "no cluster kind-${CLUSTER_NAME}: run 'make kind-up'."
 
 log "Compiling the pipelines for ${IMAGE}"

@@ -7,39 +7,46 @@
 #   the pipeline (or `kubectl apply -k` on a write_overlay output).
 #
 # Safe to run again: an existing cluster is reused and every step is an apply.
-# Needs: docker (or podman) running, kind, kubectl, curl, git (remote kustomize), python3.
+# Needs: docker or podman running (CONTAINER_TOOL=podman selects kind's podman
+# provider), kind, kubectl, curl, git (remote kustomize), python3.
 # Budget: about 4 CPUs and 8 GiB for the kind node; the first run pulls many images.
 set -euo pipefail
 
-# Pinned releases; override from the environment to try another one.
-#  - cert-manager: the version KServe's own dependency file tests against.
-#  - KServe: matches the kserve Python SDK pinned in pyproject.toml (0.21.x).
-#  - KFP: matches the kfp SDK pinned in pyproject.toml (2.17.x).
-CERT_MANAGER_VERSION="${CERT_MANAGER_VERSION:-v1.17.0}"
-KSERVE_VERSION="${KSERVE_VERSION:-v0.21.0}"
-KFP_VERSION="${KFP_VERSION:-2.17.1}"
-
-CLUSTER_NAME="${CLUSTER_NAME:-kfp-mlops-suite}"
-WAIT_TIMEOUT="${WAIT_TIMEOUT:-600s}"
-KFP_WAIT_TIMEOUT="${KFP_WAIT_TIMEOUT:-1200s}"
-
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KIND_CONFIG="${REPO_ROOT}/manifests/kind/cluster.yaml"
-SERVING_OVERLAY="${REPO_ROOT}/manifests/overlays/kind"
-# The kind overlay serves in KFP's namespace (see manifests/README.md for why).
-SERVING_NAMESPACE="kubeflow"
-S3_SECRET_NAME="kfp-mlops-s3-credentials"
-# KFP's object store (SeaweedFS behind the historical MinIO service name).
-S3_ENDPOINT="minio-service.kubeflow:9000"
-
-TMP_DIR="$(mktemp -d)"
-trap 'rm -rf "${TMP_DIR}"' EXIT
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() {
     printf 'kind-up: %s\n' "$*" >&2
     exit 1
 }
+
+# The pinned releases and KFP's object store are written once, in pipelines/platform.py
+# (standard library only), which prints them as DEFAULT_<NAME>=<value>. Override a
+# release from the environment to try another one.
+command -v python3 >/dev/null 2>&1 || die "python3 is required but not on PATH."
+DEFAULTS="$(python3 "${REPO_ROOT}/pipelines/platform.py")" \
+    || die "python3 ${REPO_ROOT}/pipelines/platform.py did not print the kind defaults."
+eval "${DEFAULTS}"
+CERT_MANAGER_VERSION="${CERT_MANAGER_VERSION:-${DEFAULT_CERT_MANAGER_VERSION}}"
+KSERVE_VERSION="${KSERVE_VERSION:-${DEFAULT_KSERVE_VERSION}}"
+KFP_VERSION="${KFP_VERSION:-${DEFAULT_KFP_VERSION}}"
+
+CLUSTER_NAME="${CLUSTER_NAME:-kfp-mlops-suite}"
+CONTAINER_TOOL="${CONTAINER_TOOL:-docker}"
+# In seconds, with the unit: kubectl takes it as it is, wait_for_webhook strips the "s".
+WAIT_TIMEOUT="${WAIT_TIMEOUT:-600s}"
+KFP_WAIT_TIMEOUT="${KFP_WAIT_TIMEOUT:-1200s}"
+
+KIND_CONFIG="${REPO_ROOT}/manifests/kind/cluster.yaml"
+SERVING_OVERLAY="${REPO_ROOT}/manifests/overlays/kind"
+# The kind overlay serves in KFP's namespace (see manifests/README.md for why).
+SERVING_NAMESPACE="${DEFAULT_KFP_NAMESPACE}"
+S3_SECRET_NAME="kfp-mlops-s3-credentials"
+# KFP's object store as KServe's storage initializer wants it: host:port, no scheme.
+S3_ENDPOINT="${DEFAULT_KFP_OBJECT_STORE_HOST}:${DEFAULT_KFP_OBJECT_STORE_PORT}"
+
+TMP_DIR="$(mktemp -d)"
+trap 'rm -rf "${TMP_DIR}"' EXIT
 
 require() {
     local tool
@@ -52,7 +59,7 @@ require() {
 # touched, whatever the current context is.
 k() { kubectl --context "kind-${CLUSTER_NAME}" "$@"; }
 
-# retry ATTEMPTS DELAY_SECONDS COMMAND...: for steps that race a webhook or the network.
+# retry ATTEMPTS DELAY_SECONDS COMMAND...: for steps that fetch over the network.
 retry() {
     local attempts=$1 delay=$2 n=1
     shift 2
@@ -64,6 +71,16 @@ retry() {
         sleep "${delay}"
         n=$((n + 1))
     done
+}
+
+# kind drives docker by default; podman through its (experimental) podman provider.
+select_container_tool() {
+    case "${CONTAINER_TOOL}" in
+        docker) ;;
+        podman) export KIND_EXPERIMENTAL_PROVIDER=podman ;;
+        *) die "CONTAINER_TOOL=${CONTAINER_TOOL} is not supported; use docker or podman." ;;
+    esac
+    require "${CONTAINER_TOOL}"
 }
 
 create_cluster() {
@@ -103,29 +120,54 @@ print(json.dumps({"data": {"deploy": json.dumps(deploy), "ingress": json.dumps(i
     k -n kserve rollout status deployment/kserve-controller-manager --timeout="${WAIT_TIMEOUT}"
 }
 
+# download URL FILE: a release asset, or a one-sentence stop naming it.
+download() {
+    curl -fsSL --retry 3 -o "$2" "$1" \
+        || die "could not download $1; check that the release exists and has this asset."
+}
+
+# wait_for_webhook NAMESPACE SERVICE: until the webhook Service has a ready endpoint,
+# that is, until the API server's admission calls to it can succeed.
+wait_for_webhook() {
+    local namespace=$1 service=$2 ready="" deadline=$((SECONDS + ${WAIT_TIMEOUT%s}))
+    log "Waiting for webhook ${namespace}/${service} to have a ready endpoint"
+    while ((SECONDS < deadline)); do
+        ready="$(k -n "${namespace}" get endpointslices \
+            -l "kubernetes.io/service-name=${service}" \
+            -o jsonpath='{.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}')"
+        [[ -n "${ready}" ]] && return 0
+        sleep 5
+    done
+    die "webhook ${namespace}/${service} has no ready endpoint after ${WAIT_TIMEOUT}."
+}
+
+# KServe's release assets since 0.17: kserve-crds.yaml (the CRDs), kserve.yaml (the
+# controllers, without their namespace) and kserve-cluster-resources.yaml (the
+# ClusterServingRuntimes and LLMInferenceServiceConfigs, both checked by webhooks).
 install_kserve() {
     local base="https://github.com/kserve/kserve/releases/download/${KSERVE_VERSION}"
     log "Installing KServe ${KSERVE_VERSION} (RawDeployment)"
-    # Since 0.17 kserve.yaml no longer carries its namespace, and the CRDs come apart.
+    download "${base}/kserve-crds.yaml" "${TMP_DIR}/kserve-crds.yaml"
+    download "${base}/kserve.yaml" "${TMP_DIR}/kserve.yaml"
+    download "${base}/kserve-cluster-resources.yaml" "${TMP_DIR}/kserve-cluster-resources.yaml"
+
     k create namespace kserve --dry-run=client -o yaml | k apply -f -
-    if curl -fsL --retry 3 -o "${TMP_DIR}/kserve-crds.yaml" "${base}/kserve-crds.yaml"; then
-        k apply --server-side --force-conflicts -f "${TMP_DIR}/kserve-crds.yaml"
-    else
-        log "No kserve-crds.yaml in ${KSERVE_VERSION}: the CRDs ship inside kserve.yaml"
-    fi
-    curl -fsSL --retry 3 -o "${TMP_DIR}/kserve.yaml" "${base}/kserve.yaml"
-    # A second pass creates what the first could not before its CRDs were established.
-    retry 3 15 k apply --server-side --force-conflicts -f "${TMP_DIR}/kserve.yaml"
-    k wait --for=condition=Established --timeout=120s crd/inferenceservices.serving.kserve.io
+    k apply --server-side --force-conflicts -f "${TMP_DIR}/kserve-crds.yaml"
+    k wait --for=condition=Established --timeout=120s \
+        crd/inferenceservices.serving.kserve.io crd/clusterservingruntimes.serving.kserve.io
+    k apply --server-side --force-conflicts -f "${TMP_DIR}/kserve.yaml"
     k -n kserve wait --for=condition=Available deployment/kserve-controller-manager \
         --timeout="${WAIT_TIMEOUT}"
     configure_kserve
 
-    curl -fsSL --retry 3 -o "${TMP_DIR}/kserve-cluster-resources.yaml" \
-        "${base}/kserve-cluster-resources.yaml"
-    # The ClusterServingRuntimes go through KServe's webhook, which answers only once
-    # cert-manager has issued its certificate.
-    retry 10 15 k apply --server-side --force-conflicts -f "${TMP_DIR}/kserve-cluster-resources.yaml"
+    # Both webhooks answer only once cert-manager has issued their certificates and the
+    # controllers serve them; the cluster resources go through both.
+    k -n kserve wait --for=condition=Ready certificate --all --timeout="${WAIT_TIMEOUT}"
+    k -n kserve wait --for=condition=Available deployment/llmisvc-controller-manager \
+        --timeout="${WAIT_TIMEOUT}"
+    wait_for_webhook kserve kserve-webhook-server-service
+    wait_for_webhook kserve llmisvc-webhook-server-service
+    k apply --server-side --force-conflicts -f "${TMP_DIR}/kserve-cluster-resources.yaml"
     k get clusterservingruntime kserve-sklearnserver >/dev/null \
         || die "KServe ${KSERVE_VERSION} installed no kserve-sklearnserver runtime."
 }
@@ -141,16 +183,20 @@ install_kfp() {
 }
 
 # KServe reads S3 credentials from a Secret listed on the predictor's ServiceAccount and
-# the endpoint from the Secret's annotations. Reuse KFP's own object-store credentials
-# so nothing secret is ever written to the repository; the values are copied as the
-# base64 the API returns and are never printed.
+# the endpoint from the Secret's annotations; the log sink reads the same keys as an AWS
+# shared-credentials file (key "credentials") mounted from that Secret, never from its
+# environment. Reuse KFP's own object-store credentials so nothing secret is ever
+# written to the repository; the values stay in shell variables and are never printed.
 create_s3_secret() {
-    local access_key secret_key
+    local kfp_secret="${DEFAULT_KFP_OBJECT_STORE_SECRET}" access_key secret_key credentials
     log "Creating Secret ${SERVING_NAMESPACE}/${S3_SECRET_NAME} from KFP's object-store credentials"
-    access_key="$(k -n kubeflow get secret mlpipeline-minio-artifact -o jsonpath='{.data.accesskey}')"
-    secret_key="$(k -n kubeflow get secret mlpipeline-minio-artifact -o jsonpath='{.data.secretkey}')"
+    access_key="$(k -n "${DEFAULT_KFP_NAMESPACE}" get secret "${kfp_secret}" -o jsonpath='{.data.accesskey}')"
+    secret_key="$(k -n "${DEFAULT_KFP_NAMESPACE}" get secret "${kfp_secret}" -o jsonpath='{.data.secretkey}')"
     [[ -n "${access_key}" && -n "${secret_key}" ]] \
-        || die "Secret kubeflow/mlpipeline-minio-artifact has no accesskey/secretkey."
+        || die "Secret ${DEFAULT_KFP_NAMESPACE}/${kfp_secret} has no accesskey/secretkey."
+    credentials="$(printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+        "$(base64 -d <<<"${access_key}")" "$(base64 -d <<<"${secret_key}")" \
+        | base64 | tr -d '\n')"
     k apply -f - <<EOF
 apiVersion: v1
 kind: Secret
@@ -169,6 +215,7 @@ type: Opaque
 data:
   AWS_ACCESS_KEY_ID: ${access_key}
   AWS_SECRET_ACCESS_KEY: ${secret_key}
+  credentials: ${credentials}
 EOF
 }
 
@@ -181,7 +228,8 @@ apply_serving_access() {
 }
 
 main() {
-    require kind kubectl curl git python3
+    require kind kubectl curl git
+    select_container_tool
     [[ -f "${KIND_CONFIG}" ]] || die "missing ${KIND_CONFIG}."
     create_cluster
     install_cert_manager
@@ -192,7 +240,7 @@ main() {
     log "Cluster kind-${CLUSTER_NAME} is ready"
     cat >&2 <<EOF
 KFP UI/API:  kubectl --context kind-${CLUSTER_NAME} -n kubeflow port-forward svc/ml-pipeline-ui 8080:80
-Registry:    s3://mlpipeline/registry (served from ${S3_ENDPOINT})
+Registry:    ${DEFAULT_KFP_REGISTRY_URI} (served from ${DEFAULT_KFP_OBJECT_STORE_ENDPOINT})
 Tear down:   scripts/kind-down.sh
 EOF
 }

@@ -80,6 +80,7 @@ def test_the_champion_is_served_from_its_version_folder(
         "kfp-mlops-model-storage",
         "kfp-mlops-isvc-deployer",
         "kfp-mlops-log-sink",
+        "kfp-mlops-log-sink-object-store",
     }
 
 

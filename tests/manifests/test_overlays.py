@@ -269,11 +269,16 @@ def test_kind_serves_raw_deployments_from_the_kfp_object_store(render: Render) -
     assert isvc["spec"]["predictor"]["logger"]["mode"] == "all"
     account = _account(objects, "kfp-mlops-model-storage")
     assert account["secrets"] == [{"name": "kfp-mlops-s3-credentials"}]
-    sink = _container(objects, "kfp-mlops-log-sink")
+    # The sink reads the same Secret, as a mounted file (test_security.py).
+    (deployment,) = [
+        d
+        for d in _of_kind(objects, "Deployment")
+        if d["metadata"]["name"] == "kfp-mlops-log-sink"
+    ]
     secrets = {
-        env["valueFrom"]["secretKeyRef"]["name"]
-        for env in sink["env"]
-        if "valueFrom" in env
+        volume["secret"]["secretName"]
+        for volume in deployment["spec"]["template"]["spec"]["volumes"]
+        if "secret" in volume
     }
     assert secrets == {"kfp-mlops-s3-credentials"}
 

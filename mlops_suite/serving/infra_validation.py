@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+import pickle
 import time
 import urllib.error
 import urllib.request
@@ -67,12 +67,9 @@ from mlops_suite.model_folder import (
 )
 from mlops_suite.serving.runtime import PREDICT_PROBA_ENV, start_server_in_subprocess
 from mlops_suite.serving.smoke import same_prediction
+from mlops_suite.serving.unpickle_rule import refused_global
 
 V2_DATATYPES = {NUMERIC: "FP64", BOOLEAN: "BOOL", CATEGORICAL: "BYTES"}
-# Packages importable in KServe's stock sklearn image besides the standard library.
-STOCK_RUNTIME_PACKAGES = frozenset(
-    {"sklearn", "numpy", "scipy", "pandas", "joblib", "threadpoolctl"}
-)
 _BODY_EXCERPT = 200
 # The server is local: reach it directly, whatever HTTP proxy the environment sets.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -303,44 +300,30 @@ def _run_protocol(
     )
 
 
-def _foreign_references(model: Any) -> list[str]:
-    """Classes and functions the model refers to that the stock image cannot import.
-
-    Walks the estimator parameters (Pipeline steps, ColumnTransformer transformers,
-    their settings); the server started here shares this environment, so a class
-    from this project or an extra package would load here but not in the cluster.
-    """
-    allowed = STOCK_RUNTIME_PACKAGES | set(sys.stdlib_module_names)
-    found: dict[str, None] = {}
-    seen: set[int] = set()
-
-    def visit(obj: Any) -> None:
-        if id(obj) in seen or isinstance(obj, str | bytes | int | float | type(None)):
-            return
-        seen.add(id(obj))
-        if isinstance(obj, list | tuple | set | frozenset):
-            for item in obj:
-                visit(item)
-            return
-        if isinstance(obj, dict):
-            for item in obj.values():
-                visit(item)
-            return
-        if isinstance(obj, type):
-            owner = obj
-        elif callable(obj) and not hasattr(obj, "get_params"):
-            owner = obj  # a function, e.g. a FunctionTransformer's func
-        else:
-            owner = type(obj)
-        module = getattr(owner, "__module__", None) or ""
-        if module.split(".")[0] not in allowed:
-            qualname = getattr(owner, "__qualname__", type(owner).__name__)
-            found[f"{module}.{qualname}"] = None
-        if hasattr(obj, "get_params") and not isinstance(obj, type):
-            visit(list(obj.get_params(deep=False).values()))
-
-    visit(model)
-    return list(found)
+def _unpickle_rule_check(model_file: Path) -> dict[str, Any]:
+    """Whether the file passes KServe's restricted unpickler, checked before loading."""
+    try:
+        refused = refused_global(model_file)
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
+        return _check(
+            "unpickle_rule",
+            False,
+            f"{model_file} cannot be read as a joblib pickle ({type(exc).__name__}).",
+        )
+    if refused:
+        return _check(
+            "unpickle_rule",
+            False,
+            f"{model_file} names {refused}, which KServe's sklearn server refuses to "
+            "unpickle (it allows only classes of sklearn, numpy, scipy, pandas and "
+            "joblib, and numpy's reconstruction helpers); build the pipeline from "
+            "those classes only.",
+        )
+    return _check(
+        "unpickle_rule",
+        True,
+        f"{model_file.name} passes KServe's restricted-unpickler rule.",
+    )
 
 
 def _served_checks(
@@ -446,6 +429,10 @@ def infra_validate(
             "metadata", True, f"{model_file.name} matches the sha256 in metadata.json."
         )
     )
+    rule = _unpickle_rule_check(model_file)
+    checks.append(rule)
+    if not rule["passed"]:
+        return _verdict(checks, "")
     try:
         model = load_model_file(model_file)
     except MlopsError as exc:
@@ -475,25 +462,6 @@ def infra_validate(
     checks.extend(
         _served_checks(folder, model_name, features, frame, expected, float(timeout_s))
     )
-    foreign = _foreign_references(model)
-    if foreign:
-        checks.append(
-            _check(
-                "stock_classes",
-                False,
-                f"{model_file.name} refers to {', '.join(foreign)}, which KServe's "
-                "stock sklearn image cannot import; build the pipeline from "
-                "scikit-learn classes only.",
-            )
-        )
-    else:
-        checks.append(
-            _check(
-                "stock_classes",
-                True,
-                "Every class the model uses ships with the stock image.",
-            )
-        )
     return _verdict(
         checks,
         f"{model_file.name} served by KServe's sklearn runtime answered {len(frame)} "

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from kfp.local import logging_utils, status
 
-from mlops_suite.components.step import ERROR_PREFIX
+from mlops_suite.errors import ERROR_MARKER
 from mlops_suite.ops.local_run import LocalRun, PipelineRunError, run_locally
 
 
@@ -142,7 +142,7 @@ def test_a_failed_step_stops_the_run_with_its_own_sentence(tmp_path: Path) -> No
     pipeline = StandIn(
         [
             started("validate-data"),
-            f"    {ERROR_PREFIX}validate_data: column 'bill' has 3 missing values.",
+            f"    {ERROR_MARKER}validate_data: column 'bill' has 3 missing values.",
             finished("validate-data", ok=False),
         ],
         error=RuntimeError("Pipeline 'training' finished with status FAILURE."),
@@ -158,8 +158,8 @@ def test_a_failed_step_stops_the_run_with_its_own_sentence(tmp_path: Path) -> No
 def test_the_last_step_sentence_wins(tmp_path: Path) -> None:
     pipeline = StandIn(
         [
-            f"{ERROR_PREFIX}tune: trial 2 found no usable parameters.",
-            f"{ERROR_PREFIX}train_model: label 'species' has 1 class.",
+            f"{ERROR_MARKER}tune: trial 2 found no usable parameters.",
+            f"{ERROR_MARKER}train_model: label 'species' has 1 class.",
         ],
         error=RuntimeError("failed"),
     )

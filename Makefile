@@ -62,7 +62,7 @@ compile: $(STAMP) ## compile every pipeline to IR YAML in build/pipelines (IMAGE
 
 .PHONY: components
 components: $(STAMP) ## rewrite components/<name>/component.yaml, one reusable file per component
-	$(PY) -c "from pathlib import Path; from mlops_suite.ops.compile import compile_components; compile_components(Path('components'))"
+	$(MLOPS) compile --components --output-dir components
 
 .PHONY: golden
 golden: $(STAMP) ## rewrite the golden YAML files after an intended change to a pipeline

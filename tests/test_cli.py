@@ -174,3 +174,51 @@ def test_registry_list_and_promote_roll_the_champion_back(
     assert lines[-2].startswith("* v1") and lines[-1].startswith("  v2")
     assert main(["registry", "promote", *common, "--version", "9"]) == 1
     assert "9" in one_error_line(capsys)
+
+
+LONG_NAME = "penguins-" + "x" * 51  # 60 characters: registers nowhere, deploys nowhere
+
+
+def test_run_refuses_a_model_name_too_long_to_deploy_before_any_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "run",
+            "training",
+            "--data",
+            str(tmp_path / "never-read.csv"),
+            "--label",
+            "species",
+            "--model-name",
+            LONG_NAME,
+            "--registry",
+            str(tmp_path / "registry"),
+            "--pipeline-root",
+            str(tmp_path / "root"),
+        ]
+    )
+    assert code == 1
+    assert "60 characters long, over the limit of 53" in one_error_line(capsys)
+    assert not (tmp_path / "root").exists() and not (tmp_path / "registry").exists()
+
+
+def test_submit_refuses_a_model_name_too_long_to_deploy(
+    training_yaml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = f"http://127.0.0.1:{closed_port()}"
+    code = main(
+        [
+            "submit",
+            str(training_yaml),
+            "--target",
+            "kfp",
+            "--host",
+            host,
+            "--param",
+            f"model_name={LONG_NAME}",
+        ]
+    )
+    assert code == 1
+    err = one_error_line(capsys)
+    assert LONG_NAME in err and "over the limit of 53" in err

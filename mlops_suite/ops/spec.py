@@ -140,6 +140,7 @@ def parse_params(items: Sequence[str], spec: Mapping[str, Any]) -> dict[str, Any
     Raises:
         ParameterError: An item is not ``KEY=VALUE``, names a parameter the pipeline
             does not declare, repeats one, or has a value of the wrong type.
+        ModelNameError: ``model_name`` breaks the model-name rule.
     """
     definitions = parameter_definitions(spec)
     values: dict[str, Any] = {}
@@ -156,6 +157,12 @@ def parse_params(items: Sequence[str], spec: Mapping[str, Any]) -> dict[str, Any
         if key in values:
             raise ParameterError(f"Parameter {key} is given more than once.")
         values[key] = _parse_value(key, raw, _parameter_type(definitions[key]))
+    if isinstance(values.get("model_name"), str):
+        from mlops_suite.registry.names import validate_model_name
+
+        # Refused here, before a run starts, rather than after registration when
+        # the InferenceService name turns out too long to deploy.
+        validate_model_name(values["model_name"])
     return values
 
 

@@ -1,0 +1,168 @@
+"""One monitoring check, as ``mlops monitor`` runs it: drift (and decay) as reports.
+
+:func:`monitor` compares current data with a reference (a ``statistics.json``
+profile, a registry version's ``metadata.json``, a registered version's metadata, or
+a raw table), scores every feature, and, given labels for the logged predictions,
+compares the live metrics with those recorded at approval. It writes ``drift.json``
+and ``drift.html`` (and ``decay.json``) to a report folder, only once every check
+has run, and returns what it found; the caller decides what an exit status means.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_suite import atomic
+from mlops_suite.errors import MlopsError
+from mlops_suite.monitoring.drift import DriftReport, detect_drift
+from mlops_suite.monitoring.report import render_drift_html
+
+if TYPE_CHECKING:
+    from mlops_suite.monitoring.decay import DecayReport
+
+DRIFT_JSON = "drift.json"
+DRIFT_HTML = "drift.html"
+DECAY_JSON = "decay.json"
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """What one monitoring check found, and where its reports are.
+
+    Attributes:
+        drift: Every feature's drift score against the reference.
+        decay: Live metrics against those at approval, when labels were given.
+        drift_json: The drift report as JSON.
+        drift_html: The drift report as HTML (overlaid histograms).
+        decay_json: The decay report as JSON, when labels were given.
+    """
+
+    drift: DriftReport
+    decay: DecayReport | None
+    drift_json: Path
+    drift_html: Path
+    decay_json: Path | None = None
+
+    @property
+    def moved(self) -> bool:
+        """Whether a feature (or the predictions) drifted, or a metric decayed."""
+        decayed = self.decay is not None and self.decay.decayed
+        return bool(self.drift.drifted or decayed)
+
+    def summary(self) -> str:
+        """One line per feature, the decay sentence (if any), then the verdict."""
+        lines = []
+        for name, feature in self.drift.features.items():
+            mark = "DRIFT" if feature.drifted else "ok"
+            lines.append(
+                f"  {mark:<6} {name:<28} {feature.metric} {feature.score:.4f} "
+                f"(threshold {feature.threshold:.4f})"
+            )
+        if self.decay is not None:
+            lines.append(self.decay.summary())
+        drifted = self.drift.drifted_features
+        count = len(self.drift.features)
+        if drifted:
+            lines.append(
+                f"Drift in {len(drifted)} of {count} features: {', '.join(drifted)}."
+            )
+        else:
+            lines.append(f"No drift in {count} features.")
+        return "\n".join(lines)
+
+
+def monitor(
+    current: str,
+    report_dir: str | Path,
+    *,
+    reference: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    thresholds: str | None = None,
+    labels: str | None = None,
+    label_column: str = "label",
+    max_drop: float = 0.05,
+) -> MonitorResult:
+    """Compares current data with a reference and writes the reports.
+
+    Args:
+        current: The data to check: a Parquet file, a folder of Parquet batches from
+            the payload sink, or a CSV file.
+        report_dir: The folder that receives ``drift.json``, ``drift.html`` and,
+            with labels, ``decay.json``.
+        reference: A ``statistics.json`` profile, a registry version's
+            ``metadata.json``, or a raw table; ignored when ``metadata`` is given.
+        metadata: A registered version's metadata (``ModelRegistry.metadata``): its
+            training profile is the reference, its features the columns compared,
+            its approval metrics the baseline for decay.
+        thresholds: A JSON file of drift thresholds; the defaults when None.
+        labels: Ground truth for the logged predictions (``request_id`` and
+            ``label_column``); needs ``metadata``. None skips the decay check.
+        label_column: The labels' column.
+        max_drop: The relative metric drop that counts as decay.
+
+    Returns:
+        What drifted or decayed, and where the reports are.
+
+    Raises:
+        MlopsError: Neither a reference nor metadata was given, labels came without
+            metadata, or an input cannot be read or does not match the reference.
+            Nothing is written then.
+    """
+    profile, features = _reference(reference, metadata)
+    if labels and metadata is None:
+        raise MlopsError("--labels needs --registry and --model-name for the metrics")
+    drift = detect_drift(profile, current, thresholds=thresholds, features=features)
+    decay = None
+    if labels and metadata is not None:
+        # Imported only here: scikit-learn's metrics are slow to import, and most
+        # checks have no labels.
+        from mlops_suite.monitoring.decay import compute_decay
+
+        decay = compute_decay(
+            current,
+            labels,
+            task=metadata["task"],
+            reference_metrics=metadata.get("lineage", {}).get("metrics") or {},
+            classes=metadata.get("classes"),
+            label_column=label_column,
+            max_drop=max_drop,
+        )
+    out = Path(report_dir)
+    atomic.write_json(out / DRIFT_JSON, drift.to_dict())
+    atomic.write_text(out / DRIFT_HTML, render_drift_html(drift))
+    if decay is not None:
+        atomic.write_json(out / DECAY_JSON, decay.to_dict())
+    return MonitorResult(
+        drift=drift,
+        decay=decay,
+        drift_json=out / DRIFT_JSON,
+        drift_html=out / DRIFT_HTML,
+        decay_json=out / DECAY_JSON if decay is not None else None,
+    )
+
+
+def _reference(
+    reference: str | None, metadata: Mapping[str, Any] | None
+) -> tuple[Any, list[str] | None]:
+    """The reference profile (or table) and the model's features, if known."""
+    if metadata is not None:
+        return metadata["statistics"], [f["name"] for f in metadata["features"]]
+    if not reference:
+        raise MlopsError("give --reference PATH or --registry DIR --model-name NAME")
+    if reference.endswith(".json"):
+        try:
+            with open(reference, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+        except (OSError, json.JSONDecodeError) as error:
+            raise MlopsError(
+                f"cannot read the reference {reference}: {error}"
+            ) from None
+        # A registry version's metadata.json carries the profile under "statistics".
+        if isinstance(loaded, dict) and "statistics" in loaded:
+            return loaded["statistics"], [f["name"] for f in loaded["features"]]
+        return loaded, None
+    return reference, None

@@ -1,0 +1,207 @@
+"""Run the suite's pipelines locally and say what they did to the registry.
+
+:func:`run_training` and :func:`run_continuous_training` take typed settings, check
+the model name before anything runs, run the pipeline with
+:func:`mlops_suite.ops.local_run.run_locally` (every step its own process) and read
+what it reports (``approved``/``retrain``, ``reason``, ``version``, ``new_version``),
+so the outcome names the version registered, or why none was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_suite.ops.local_run import LocalRun
+
+
+@dataclass(frozen=True)
+class PipelineOutcome:
+    """What a local pipeline run decided, and where it left its outputs.
+
+    Attributes:
+        message: What happened to the model, in one or two sentences.
+        new_champion: The version the run registered (now the champion), else None.
+        run: The run's outputs, reports and log.
+    """
+
+    message: str
+    new_champion: int | None
+    run: LocalRun
+
+    def summary(self) -> str:
+        """The message, then where the run left its reports, outputs and log."""
+        lines = [self.message]
+        lines += [
+            f"  report: {path}  ({path.parent.name})" for path in self.run.reports()
+        ]
+        if self.run.run_dir is not None:
+            lines.append(f"  outputs: {self.run.run_dir}")
+        lines.append(f"  log: {self.run.log_path}")
+        return "\n".join(lines)
+
+
+def run_training(
+    *,
+    data_uri: str,
+    label: str,
+    model_name: str,
+    registry_uri: str,
+    pipeline_root: Path,
+    task: str | None = None,
+    schema_uri: str | None = None,
+    estimator: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tune: bool = False,
+    seed: int = 0,
+    slice_column: str | None = None,
+    thresholds: Mapping[str, Any] | None = None,
+    max_regression: float | None = None,
+) -> PipelineOutcome:
+    """Runs the training pipeline locally: train, evaluate, approve and register.
+
+    Args:
+        data_uri: The labelled CSV or Parquet file (an absolute path or a URI: the
+            steps run as processes of their own).
+        label: The column to predict.
+        model_name: The model's name in the registry.
+        registry_uri: The registry folder or URI.
+        pipeline_root: Where step outputs and the log go.
+        task: ``classification`` or ``regression``; inferred from the label if None.
+        schema_uri: A curated ``schema.json`` to validate against.
+        estimator: The estimator's name, e.g. ``random_forest``.
+        params: Hyperparameters.
+        tune: Run hyperparameter trials.
+        seed: The random seed.
+        slice_column: A categorical feature to slice the metrics by.
+        thresholds: Approval bounds, e.g. ``{"min_roc_auc": 0.9}``.
+        max_regression: Tolerated relative drop against the champion (the
+            pipeline's default when None).
+
+    Returns:
+        The outcome: the version registered, or why none was.
+
+    Raises:
+        MlopsError: A step stopped the run; the message is the step's sentence.
+    """
+    from mlops_suite.ops.local_run import run_locally
+    from mlops_suite.pipelines.training import build_training_pipeline
+    from mlops_suite.registry import ModelRegistry, validate_model_name
+
+    validate_model_name(model_name)
+    registry = ModelRegistry(registry_uri)
+    arguments: dict[str, Any] = {
+        "data_uri": data_uri,
+        "label": label,
+        "model_name": model_name,
+        "registry_uri": registry_uri,
+        "task": task or "",
+        "schema_uri": schema_uri or "",
+        "estimator": estimator or "",
+        "params_json": json.dumps(params or {}, sort_keys=True),
+        "tune": tune,
+        "seed": seed,
+        "slice_column": slice_column or "",
+    }
+    if thresholds is not None:
+        arguments["thresholds_json"] = json.dumps(thresholds, sort_keys=True)
+    if max_regression is not None:
+        arguments["max_regression"] = max_regression
+    run = run_locally(build_training_pipeline(), arguments, pipeline_root=pipeline_root)
+    reason = str(run.outputs.get("reason", "")).strip()
+    version = int(run.outputs.get("version") or 0)
+    new = version if run.outputs.get("new_version") else None
+    if not run.outputs.get("approved"):
+        champion = registry.champion(model_name)
+        stays = f"champion stays v{champion.version}" if champion else "no champion yet"
+        message = f"{reason} Nothing registered; {stays}."
+    elif new is not None:
+        where = registry.version_uri(model_name, new)
+        message = f"{reason} Registered {model_name} v{new} at {where}."
+    else:
+        message = (
+            f"{reason} No new version: the model is byte-identical to "
+            f"champion v{version}."
+        )
+    return PipelineOutcome(message=message, new_champion=new, run=run)
+
+
+def run_continuous_training(
+    *,
+    current_uri: str,
+    training_data_uri: str,
+    label: str,
+    model_name: str,
+    registry_uri: str,
+    pipeline_root: Path,
+    labels_uri: str | None = None,
+    label_column: str = "label",
+    force: bool = False,
+    drift_thresholds: Mapping[str, Any] | None = None,
+) -> PipelineOutcome:
+    """Runs continuous training locally: check drift and decay, retrain if it moved.
+
+    Args:
+        current_uri: The latest window: a Parquet file or folder, or a CSV file.
+        training_data_uri: The labelled data to retrain on.
+        label: The column to predict.
+        model_name: The model's name in the registry.
+        registry_uri: The registry folder or URI.
+        pipeline_root: Where step outputs and the log go.
+        labels_uri: Ground truth for the logged predictions (decay), if any.
+        label_column: The labels' column.
+        force: Retrain whatever the data says.
+        drift_thresholds: Drift thresholds; the defaults when None or empty.
+
+    Returns:
+        The outcome: why the run retrained or not, and the new champion if any.
+
+    Raises:
+        MlopsError: A step stopped the run; the message is the step's sentence.
+    """
+    from mlops_suite.ops.local_run import run_locally
+    from mlops_suite.pipelines.continuous_training import (
+        build_continuous_training_pipeline,
+    )
+    from mlops_suite.registry import ModelRegistry, validate_model_name
+
+    validate_model_name(model_name)
+    arguments: dict[str, Any] = {
+        "current_uri": current_uri,
+        "training_data_uri": training_data_uri,
+        "label": label,
+        "model_name": model_name,
+        "registry_uri": registry_uri,
+        "labels_uri": labels_uri or "",
+        "label_column": label_column,
+        "force": force,
+        "drift_thresholds_json": json.dumps(drift_thresholds)
+        if drift_thresholds
+        else "",
+    }
+    run = run_locally(
+        build_continuous_training_pipeline(), arguments, pipeline_root=pipeline_root
+    )
+    version = int(run.outputs.get("version") or 0)
+    new = version if run.outputs.get("new_version") else None
+    lines = [str(run.outputs.get("reason", "")).strip()]
+    if run.outputs.get("retrain"):
+        if new is not None:
+            lines.append(f"Retrained: {model_name} v{new} is the new champion.")
+        elif version:
+            lines.append(
+                "Retrained: the candidate is byte-identical to champion "
+                f"v{version}; no new version."
+            )
+        else:
+            champion = ModelRegistry(registry_uri).champion(model_name)
+            stays = f"v{champion.version}" if champion else "none"
+            lines.append(
+                "Retrained, but the candidate was not approved; "
+                f"champion stays {stays}."
+            )
+    return PipelineOutcome(message="\n".join(lines), new_champion=new, run=run)

@@ -124,25 +124,55 @@ def _finite(value: float) -> float | None:
 
 
 # ------------------------------------------------------------------ classification
+def accuracy_and_f1(y_true: np.ndarray, y_pred: np.ndarray) -> Metrics:
+    """Accuracy and macro F1 of predicted classes.
+
+    The monitoring stage scores live predictions with this too, so live and
+    approval-time numbers compare like with like.
+
+    Args:
+        y_true: True classes, as indices or as any other hashable values.
+        y_pred: Predicted classes, coded as ``y_true`` is.
+
+    Returns:
+        ``{"accuracy", "f1_macro"}``; a class never predicted has an F1 of 0.
+    """
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_macro": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
+
+
+def ovr_roc_auc(y_idx: np.ndarray, proba: np.ndarray) -> float | None:
+    """ROC AUC: the positive class's when binary, else the mean one-vs-rest AUC.
+
+    The multiclass mean is sklearn's "ovr" macro when every class is present; a
+    class absent from ``y_idx``, or the only one in it, is skipped instead of
+    failing the whole run.
+
+    Args:
+        y_idx: True classes as indices into ``proba``'s columns.
+        proba: Class probabilities, one column per class (finite).
+
+    Returns:
+        The AUC; None when no class can be scored or the AUC is not finite.
+    """
+    n_classes = proba.shape[1]
+    scored = [k for k in range(n_classes) if 0 < int(np.sum(y_idx == k)) < len(y_idx)]
+    if not scored:
+        return None
+    if n_classes == 2:
+        return _finite(roc_auc_score(y_idx == 1, proba[:, 1]))
+    return _finite(np.mean([roc_auc_score(y_idx == k, proba[:, k]) for k in scored]))
+
+
 def _classification_metrics(
     y_idx: np.ndarray, pred_idx: np.ndarray, proba: np.ndarray
 ) -> Metrics:
     n_classes = proba.shape[1]
-    # Mean of the per-class one-vs-rest AUCs: sklearn's "ovr" macro when every class
-    # is present; classes absent from y are skipped instead of failing the whole run.
-    scored = [k for k in range(n_classes) if 0 < int(np.sum(y_idx == k)) < len(y_idx)]
-    if n_classes == 2:
-        roc_auc = roc_auc_score(y_idx == 1, proba[:, 1]) if scored else None
-    elif scored:
-        roc_auc = float(
-            np.mean([roc_auc_score(y_idx == k, proba[:, k]) for k in scored])
-        )
-    else:
-        roc_auc = None
     return {
-        "accuracy": float(accuracy_score(y_idx, pred_idx)),
-        "f1_macro": float(f1_score(y_idx, pred_idx, average="macro", zero_division=0)),
-        "roc_auc": None if roc_auc is None else _finite(roc_auc),
+        **accuracy_and_f1(y_idx, pred_idx),
+        "roc_auc": ovr_roc_auc(y_idx, proba),
         "log_loss": _finite(log_loss(y_idx, proba, labels=list(range(n_classes)))),
     }
 
@@ -173,7 +203,18 @@ def _roc_points(y_idx: np.ndarray, proba: np.ndarray) -> dict[str, list[float]] 
 
 
 # ------------------------------------------------------------------ regression
-def _regression_metrics(y: np.ndarray, pred: np.ndarray) -> Metrics:
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> Metrics:
+    """Root mean squared error, mean absolute error and R².
+
+    The monitoring stage scores live predictions with this too.
+
+    Args:
+        y: True values.
+        pred: Predicted values.
+
+    Returns:
+        ``{"rmse", "mae", "r2"}``; ``r2`` is None below 2 rows or when not finite.
+    """
     return {
         "rmse": float(math.sqrt(mean_squared_error(y, pred))),
         "mae": float(mean_absolute_error(y, pred)),
@@ -286,7 +327,7 @@ def evaluate(
         predicted = np.asarray(pipeline.predict(X), dtype=float)
 
         def score(mask: np.ndarray) -> Metrics:
-            return _regression_metrics(actual[mask], predicted[mask])
+            return regression_metrics(actual[mask], predicted[mask])
 
         step = max(1, math.ceil(len(actual) / MAX_REGRESSION_POINTS))
         evaluation = Evaluation(

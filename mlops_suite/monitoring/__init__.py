@@ -14,14 +14,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlops_suite.monitoring.drift import (
-        DEFAULT_BATCH_ROWS,
-        PREDICTION_COLUMN,
-        DriftReport,
-        FeatureDrift,
-        detect_drift,
-        distribution_distance,
-    )
+    from mlops_suite.monitoring.drift import DEFAULT_BATCH_ROWS, detect_drift
+    from mlops_suite.monitoring.drift_report import DriftReport, FeatureDrift
+    from mlops_suite.monitoring.measures import distribution_distance
+    from mlops_suite.monitoring.payloads.columns import PREDICTION_COLUMN
     from mlops_suite.monitoring.report import render_drift_html
     from mlops_suite.monitoring.thresholds import (
         DEFAULT_THRESHOLDS,
@@ -32,11 +28,11 @@ if TYPE_CHECKING:
 # Public name -> the module that defines it.
 _EXPORTS = {
     "DEFAULT_BATCH_ROWS": "mlops_suite.monitoring.drift",
-    "PREDICTION_COLUMN": "mlops_suite.monitoring.drift",
-    "DriftReport": "mlops_suite.monitoring.drift",
-    "FeatureDrift": "mlops_suite.monitoring.drift",
+    "PREDICTION_COLUMN": "mlops_suite.monitoring.payloads.columns",
+    "DriftReport": "mlops_suite.monitoring.drift_report",
+    "FeatureDrift": "mlops_suite.monitoring.drift_report",
     "detect_drift": "mlops_suite.monitoring.drift",
-    "distribution_distance": "mlops_suite.monitoring.drift",
+    "distribution_distance": "mlops_suite.monitoring.measures",
     "render_drift_html": "mlops_suite.monitoring.report",
     "DEFAULT_THRESHOLDS": "mlops_suite.monitoring.thresholds",
     "DriftThresholds": "mlops_suite.monitoring.thresholds",

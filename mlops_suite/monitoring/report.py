@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from mlops_suite.artifacts import NUMERIC
 from mlops_suite.data.statistics import OTHER
 from mlops_suite.figures import img_tag
-from mlops_suite.monitoring.drift import DriftReport, FeatureDrift
+from mlops_suite.monitoring.drift_report import DriftReport, FeatureDrift
 from mlops_suite.monitoring.profile import UNTRACKED
 
 # Categorical values drawn per feature: the ones whose share is largest on either side.

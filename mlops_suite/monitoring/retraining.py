@@ -13,12 +13,8 @@ import html
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlops_suite.monitoring.drift import (
-    DISTANCE,
-    DriftReport,
-    FeatureDrift,
-    detect_drift,
-)
+from mlops_suite.monitoring.drift import detect_drift
+from mlops_suite.monitoring.drift_report import DISTANCE, DriftReport, FeatureDrift
 from mlops_suite.monitoring.thresholds import MISSING_RATE, UNSEEN_SHARE
 from mlops_suite.registry import ModelRegistry
 

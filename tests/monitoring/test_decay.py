@@ -11,11 +11,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from mlops_suite.errors import DataError, TrainingError
-from mlops_suite.monitoring.decay import (
-    DecayThresholdError,
-    compute_decay,
-    load_labels,
-)
+from mlops_suite.evaluation.metrics import evaluate
+from mlops_suite.monitoring.decay import DecayThresholdError, compute_decay
+from mlops_suite.monitoring.label_join import load_labels
+from mlops_suite.training.train import to_v1_instances, train_model
 
 ROWS = 200
 CLASSES = ["no", "yes"]
@@ -170,6 +169,40 @@ def test_roc_auc_is_judged_when_the_log_carries_class_probabilities():
     assert report.metrics["roc_auc"].live == pytest.approx(expected)
     assert report.metrics["roc_auc"].decayed == (expected < 0.99 * 0.95)
     assert report.metrics["accuracy"].live == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    ("label", "estimator"),
+    [("species", "random_forest"), ("body_mass_g", "ridge")],
+)
+def test_live_metrics_are_the_evaluation_metrics_on_the_same_rows(
+    penguin_splits, label, estimator
+):
+    """Served predictions of the test split score what approval recorded."""
+    train, test = (split.dropna(subset=[label]) for split in penguin_splits)
+    trained = train_model(train, label, estimator=estimator, seed=0)
+    approved = evaluate(trained.pipeline, trained.metadata, test)
+    served = np.array(to_v1_instances(test, trained.metadata["features"]), dtype=object)
+    log = pd.DataFrame(
+        {"request_id": range(len(test)), "prediction": trained.pipeline.predict(served)}
+    )
+    classes = approved.classes
+    for position, value in enumerate(classes or ()):
+        log[f"proba_{value}"] = trained.pipeline.predict_proba(served)[:, position]
+    labels = pd.DataFrame({"request_id": range(len(test)), "label": test[label]})
+
+    report = compute_decay(
+        log,
+        labels,
+        task=trained.metadata["task"],
+        classes=classes,
+        reference_metrics=approved.metrics,
+    )
+
+    assert len(report.metrics) == 3
+    for name, metric in report.metrics.items():
+        assert metric.live == pytest.approx(approved.metrics[name], rel=1e-12), name
+        assert not metric.decayed
 
 
 # ------------------------------------------------------------------ regression

@@ -27,7 +27,6 @@ from mlops_suite.artifacts import (
     NUMERIC,
 )
 from mlops_suite.errors import MlopsError
-from mlops_suite.monitoring.drift import PREDICTION_COLUMN
 
 # Columns of every logged row, before the features; the prediction comes last.
 REQUEST_ID_COLUMN = "request_id"
@@ -37,6 +36,7 @@ INFERENCE_SERVICE_COLUMN = "inference_service"
 NAMESPACE_COLUMN = "namespace"
 ENDPOINT_COLUMN = "endpoint"
 MODEL_NAME_COLUMN = "model_name"
+PREDICTION_COLUMN = "prediction"
 BASE_COLUMNS = (
     REQUEST_ID_COLUMN,
     ROW_COLUMN,

@@ -14,7 +14,6 @@ from typing import Any
 import pyarrow as pa
 
 from mlops_suite.artifacts import NUMERIC, REGRESSION
-from mlops_suite.monitoring.drift import PREDICTION_COLUMN
 from mlops_suite.monitoring.payloads.cloudevents import EventError, shown_id
 from mlops_suite.monitoring.payloads.columns import (
     BASE_COLUMNS,
@@ -23,6 +22,7 @@ from mlops_suite.monitoring.payloads.columns import (
     MODEL_NAME_COLUMN,
     NAMESPACE_COLUMN,
     POSITIONAL_PREFIX,
+    PREDICTION_COLUMN,
     RECEIVED_AT_COLUMN,
     REQUEST_ID_COLUMN,
     RESERVED_COLUMNS,

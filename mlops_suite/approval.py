@@ -20,23 +20,13 @@ from typing import TYPE_CHECKING, Any
 from mlops_suite.artifacts import CLASSIFICATION, REGRESSION, TASKS
 from mlops_suite.errors import ApprovalError
 from mlops_suite.evaluation.champion import rescore_champion
+from mlops_suite.evaluation.metrics import HIGHER_IS_BETTER
 
 if TYPE_CHECKING:
     import pandas as pd
 
 # The metric a champion comparison is made on, per task.
 PRIMARY_METRIC: dict[str, str] = {CLASSIFICATION: "roc_auc", REGRESSION: "rmse"}
-
-# Direction of every metric the evaluation stage reports.
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "accuracy": True,
-    "f1_macro": True,
-    "roc_auc": True,
-    "log_loss": False,
-    "rmse": False,
-    "mae": False,
-    "r2": True,
-}
 
 # Threshold field -> (task it applies to, metric, "min" or "max").
 _BOUNDS: dict[str, tuple[str, str, str]] = {

@@ -42,6 +42,17 @@ _PRIMARY = {CLASSIFICATION: ("roc_auc", True), REGRESSION: ("rmse", False)}
 
 Metrics = dict[str, float | None]
 
+# Direction of every metric the evaluation stage reports.
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "accuracy": True,
+    "f1_macro": True,
+    "roc_auc": True,
+    "log_loss": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
+
 
 def primary_metric(task: str) -> tuple[str, bool]:
     """Names the metric that ranks models for ``task``.

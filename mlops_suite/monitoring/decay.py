@@ -25,6 +25,7 @@ import pandas as pd
 from mlops_suite.artifacts import CLASSIFICATION, REGRESSION
 from mlops_suite.errors import DataError, MlopsError
 from mlops_suite.evaluation.metrics import (
+    HIGHER_IS_BETTER,
     Metrics,
     accuracy_and_f1,
     ovr_roc_auc,
@@ -43,14 +44,6 @@ _TOLERANCE = 1e-9
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     CLASSIFICATION: ("accuracy", "f1_macro", "roc_auc"),
     REGRESSION: ("rmse", "mae", "r2"),
-}
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "accuracy": True,
-    "f1_macro": True,
-    "roc_auc": True,
-    "r2": True,
-    "rmse": False,
-    "mae": False,
 }
 
 

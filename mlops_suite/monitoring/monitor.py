@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_suite import atomic
 from mlops_suite.errors import MlopsError
-from mlops_suite.monitoring.drift import DriftReport, detect_drift
+from mlops_suite.monitoring.drift import detect_drift
+from mlops_suite.monitoring.drift_report import DriftReport
 from mlops_suite.monitoring.report import render_drift_html
 
 if TYPE_CHECKING:

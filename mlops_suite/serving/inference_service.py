@@ -72,6 +72,9 @@ DEFAULT_RESOURCES: dict[str, str] = {"cpu": "500m", "memory": "512Mi"}
 # KServe's runtime images run as this uid; naming it keeps runAsNonRoot verifiable.
 RUNTIME_UID = 1000
 LOGGER_MODE = "all"
+# A predictor that logs carries this label: the log sink's NetworkPolicy lets in only
+# pods that have it (manifests/components/request-logger, components/log-sink).
+REQUEST_LOGGER_LABEL = ("kfp-mlops-suite.io/request-logger", "kfp-mlops-log-sink")
 
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _VERSION_FOLDER = re.compile(rf"{re.escape(VERSION_PREFIX)}([1-9][0-9]*)")
@@ -174,7 +177,11 @@ def build_inference_service(
         max_replicas=max_replicas,
         service_account_name=service_account,
         canary_traffic_percent=canary_traffic_percent,
-        labels=dict(model_labels),
+        labels=(
+            {**model_labels, REQUEST_LOGGER_LABEL[0]: REQUEST_LOGGER_LABEL[1]}
+            if logger_url is not None
+            else dict(model_labels)
+        ),
         logger=(
             V1beta1LoggerSpec(mode=LOGGER_MODE, url=logger_url)
             if logger_url is not None

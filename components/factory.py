@@ -24,6 +24,7 @@ from mlops_suite.components import (
     evaluation,
     monitoring,
     registry,
+    scoring,
     training,
 )
 
@@ -64,6 +65,7 @@ class Components:
     skip_registration: Any
     deploy_model: Any
     detect_drift: Any
+    batch_predict: Any
 
 
 @lru_cache(maxsize=8)
@@ -99,4 +101,5 @@ def build_components(image: str = DEFAULT_IMAGE) -> Components:
         skip_registration=component(registry.skip_registration),
         deploy_model=component(deployment.deploy_model),
         detect_drift=component(monitoring.detect_drift),
+        batch_predict=component(scoring.batch_predict),
     )

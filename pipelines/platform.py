@@ -63,6 +63,12 @@ KFP_DEFAULTS: dict[str, dict[str, Any]] = {
         "model_name": "penguins",
         "registry_uri": KFP_REGISTRY_URI,
     },
+    "batch-scoring": {
+        "model_name": "penguins",
+        "registry_uri": KFP_REGISTRY_URI,
+        "data_uri": IMAGE_PENGUINS_CSV,
+        "output_uri": f"s3://{KFP_BUCKET}/scores/penguins/",
+    },
 }
 
 

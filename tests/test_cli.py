@@ -35,6 +35,8 @@ def test_compile_writes_every_pipeline(
 ) -> None:
     assert main(["compile", "--output-dir", str(tmp_path), "--image", "x/y:1"]) == 0
     assert sorted(p.name for p in tmp_path.glob("*.yaml")) == [
+        "batch-scoring-kfp.yaml",
+        "batch-scoring.yaml",
         "continuous-training-kfp.yaml",
         "continuous-training.yaml",
         "training-kfp.yaml",

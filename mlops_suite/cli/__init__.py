@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from mlops_suite import __version__
-from mlops_suite.cli import demo, monitor, ops, registry, run, serving
+from mlops_suite.cli import demo, monitor, ops, registry, run, scoring, serving
 from mlops_suite.cli.monitor import DRIFT_EXIT
 from mlops_suite.cli.parser import CommandParser
 from mlops_suite.errors import MlopsError
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     registry.add_registry(commands)
     serving.add_serve(commands)
     serving.add_manifest(commands)
+    scoring.add_predict(commands)
     ops.add_submit(commands)
     ops.add_schedule(commands)
     ops.add_vertex(commands)

@@ -150,8 +150,15 @@ def _reference(
     reference: str | None, metadata: Mapping[str, Any] | None
 ) -> tuple[Any, list[str] | None]:
     """The reference profile (or table) and the model's features, if known."""
-    if metadata is not None:
-        return metadata["statistics"], [f["name"] for f in metadata["features"]]
+    features = [f["name"] for f in metadata["features"]] if metadata else None
+    if metadata is not None and metadata.get("statistics"):
+        return metadata["statistics"], features
+    if metadata is not None and not reference:
+        raise MlopsError(
+            f"model version {metadata.get('version', '?')} was registered without the "
+            "training data's statistics; pass --reference with the training data or "
+            "its statistics.json"
+        )
     if not reference:
         raise MlopsError("give --reference PATH or --registry DIR --model-name NAME")
     if reference.endswith(".json"):
@@ -165,5 +172,5 @@ def _reference(
         # A registry version's metadata.json carries the profile under "statistics".
         if isinstance(loaded, dict) and "statistics" in loaded:
             return loaded["statistics"], [f["name"] for f in loaded["features"]]
-        return loaded, None
-    return reference, None
+        return loaded, features
+    return reference, features

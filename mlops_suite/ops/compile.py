@@ -38,6 +38,7 @@ def compile_all(
     Returns:
         The written files.
     """
+    from mlops_suite.pipelines.batch_scoring import build_batch_scoring_pipeline
     from mlops_suite.pipelines.continuous_training import (
         build_continuous_training_pipeline,
     )
@@ -53,6 +54,7 @@ def compile_all(
     builders = {
         "training": build_training_pipeline,
         "continuous-training": build_continuous_training_pipeline,
+        "batch-scoring": build_batch_scoring_pipeline,
     }
     written = []
     for family, build in builders.items():
@@ -60,7 +62,7 @@ def compile_all(
             pipeline = build(chosen, target)
             name = family if target == PORTABLE else f"{family}-kfp"
             wanted = {
-                **(KFP_DEFAULTS[family] if target == KFP else {}),
+                **(KFP_DEFAULTS.get(family, {}) if target == KFP else {}),
                 **(defaults or {}),
             }
             accepted = set(inspect.signature(pipeline.pipeline_func).parameters)

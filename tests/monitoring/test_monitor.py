@@ -108,3 +108,17 @@ def test_labels_without_a_registered_version_write_nothing(
 def test_without_a_reference_says_what_to_give(tmp_path: Path) -> None:
     with pytest.raises(MlopsError, match="give --reference"):
         monitor(str(tmp_path / "current.parquet"), tmp_path / "report")
+
+
+def test_a_version_registered_without_statistics_asks_for_a_reference(
+    tmp_path: Path,
+) -> None:
+    from mlops_suite.errors import MlopsError
+    from mlops_suite.monitoring.monitor import _reference
+
+    with pytest.raises(MlopsError, match="without the training data's statistics"):
+        _reference(None, {"version": 2, "features": [{"name": "x", "type": "numeric"}]})
+    assert _reference("ref.csv", {"features": [{"name": "x", "type": "numeric"}]}) == (
+        "ref.csv",
+        ["x"],
+    )

@@ -42,6 +42,8 @@ ASKED = [
     ["schedule", "--help"],
     ["vertex", "upload", "--help"],
     ["demo-data", "--help"],
+    ["sink", "--help"],
+    ["predict", "--help"],
 ]
 
 

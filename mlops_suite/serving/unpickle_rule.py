@@ -15,24 +15,33 @@ this rule, unless the operator sets ``KSERVE_ALLOW_UNSAFE_DESERIALIZATION=true``
 
 Everything else (``numpy.asarray``, a lambda, a class of this package) is refused.
 This module is our own implementation of that rule, written from its description, so
-infra validation can refuse what the cluster would refuse before it gets there. It
-reads the file with joblib's unpickler and stops at the first refused global, before
-that global is called.
+infra validation can refuse what the cluster would refuse before it gets there, and
+``mlops registry`` can mark registered versions the cluster would refuse. It reads the
+file with joblib's unpickler and stops at the first refused global, before that
+global is called.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import pickle
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from joblib.numpy_pickle import NumpyUnpickler
 
 # joblib's own file opener (it undoes joblib's compression); private, so joblib is
 # pinned in constraints.txt and the rule's tests load real joblib files.
 from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
+
+from mlops_suite.artifacts import MODEL_FILE
+from mlops_suite.errors import RegistryError
+
+if TYPE_CHECKING:
+    from mlops_suite.registry import ModelRegistry
 
 TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "pandas", "joblib")
 _RECONSTRUCTION_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
@@ -154,3 +163,35 @@ def refused_global(model_file: str | os.PathLike[str]) -> str | None:
             except RefusedGlobal as refused:
                 return str(refused)
     return None
+
+
+def registered_refusal(registry: ModelRegistry, name: str, version: int) -> str | None:
+    """The first global of a registered version's model file that the rule refuses.
+
+    The rule reads a verified copy of the file (its sha256 checked against the
+    registry's record), made in a temporary folder that is removed afterwards, so
+    local and object-store registries are checked alike.
+
+    Args:
+        registry: The registry holding the version.
+        name: The model name.
+        version: The version number.
+
+    Returns:
+        ``module.name`` of the first refused global, or None when the version loads
+        in KServe's sklearn server as it is.
+
+    Raises:
+        RegistryError: The version does not exist, cannot be read, or its model file
+            is not a joblib pickle.
+        ModelIntegrityError: The model file does not match its recorded sha256.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"{name}-v{version}-rule-") as scratch:
+        model_file = Path(registry.fetch(name, version, dest=scratch)) / MODEL_FILE
+        try:
+            return refused_global(model_file)
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
+            raise RegistryError(
+                f"The model file of {name} v{version} in registry {registry.uri} "
+                f"cannot be read as a joblib pickle ({type(exc).__name__}: {exc})."
+            ) from None

@@ -143,3 +143,37 @@ def test_the_rule_by_global(module: str, name: str, allowed: bool) -> None:
     for part in name.split("."):
         obj = getattr(obj, part, None)
     assert allows(module, name, obj) is allowed
+
+
+def test_a_registered_version_on_an_object_store_is_checked_from_a_verified_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    import fsspec
+
+    from mlops_suite.errors import ModelIntegrityError
+    from mlops_suite.registry import ModelRegistry
+    from mlops_suite.serving.unpickle_rule import registered_refusal
+
+    class Old:
+        pipeline = Pipeline(
+            [("to_array", FunctionTransformer(np.asarray)), ("scale", StandardScaler())]
+        ).fit(np.array([[0.0], [1.0], [2.0]]))
+        metadata: dict[str, Any] = {}
+
+    save_model(Old(), tmp_path / "old")
+    root = f"rule-{uuid.uuid4().hex}"
+    registry = ModelRegistry(f"memory://{root}")
+    registry.register("old", tmp_path / "old", lineage={})
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    try:
+        assert registered_refusal(registry, "old", 1) == "numpy.asarray"
+        assert list(scratch.iterdir()) == []  # the copy is removed
+        fsspec.filesystem("memory").pipe_file(f"/{root}/old/v1/model.joblib", b"x")
+        with pytest.raises(ModelIntegrityError, match="sha256"):
+            registered_refusal(registry, "old", 1)
+    finally:
+        fsspec.filesystem("memory").rm(f"/{root}", recursive=True)

@@ -10,8 +10,10 @@ this rule, unless the operator sets ``KSERVE_ALLOW_UNSAFE_DESERIALIZATION=true``
   (``_reconstruct``, ``scalar``, ``_frombuffer`` in ``numpy.core.multiarray`` or
   ``numpy._core.multiarray``; the ``numpy.random._pickle`` constructors; Cython's
   ``__pyx_unpickle_*`` and ``newObj``);
-- outside them, the builtin container and scalar types, ``collections`` types,
-  ``copyreg._reconstructor``/``__newobj__``/``__newobj_ex__`` and ``_codecs.encode``.
+- outside them, the builtin container and scalar types (with ``object`` and
+  ``range``), the ``collections`` types ``OrderedDict``, ``defaultdict``, ``Counter``
+  and ``deque``, ``copyreg._reconstructor``/``__newobj__``/``__newobj_ex__`` and
+  ``_codecs.encode``.
 
 Everything else (``numpy.asarray``, a lambda, a class of this package) is refused.
 This module is our own implementation of that rule, written from its description, so
@@ -60,11 +62,14 @@ _BUILTIN_TYPES = (
     "frozenset",
     "int",
     "list",
+    "object",
+    "range",
     "set",
     "slice",
     "str",
     "tuple",
 )
+_COLLECTIONS = ("Counter", "OrderedDict", "defaultdict", "deque")
 _OTHER_ALLOWED = {
     ("copyreg", "_reconstructor"),
     ("copyreg", "__newobj__"),
@@ -108,7 +113,7 @@ def allows(module: str, name: str, obj: Any = None) -> bool:
     if module == "builtins":
         return name in _BUILTIN_TYPES
     if module == "collections":
-        return isinstance(obj, type)
+        return name in _COLLECTIONS
     return (module, name) in _OTHER_ALLOWED
 
 

@@ -311,7 +311,7 @@ def _as_array(dtype: str) -> FunctionTransformer:
     # only when it is a class (see mlops_suite.serving.unpickle_rule), so
     # numpy.asarray is refused there. MaskedArray(X, dtype=...) converts any table or
     # array to that dtype without a mask, and every step below reads it as a plain
-    # array. The dtype is a code ("O", "U"), since builtins.object is refused too.
+    # array. The dtype is a code ("O", "U"): plain strings in the pickle.
     return FunctionTransformer(
         np.ma.MaskedArray, kw_args={"dtype": dtype}, feature_names_out="one-to-one"
     )

@@ -17,6 +17,7 @@ import copy
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -353,6 +354,20 @@ def live(admin: k8s.CustomObjectsApi, namespace: str) -> dict[str, Any]:
     return found
 
 
+def wait_until_answered(admin: k8s.CustomObjectsApi, namespace: str) -> None:
+    """Until the played controller has answered the object's current generation."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        obj = live(admin, namespace)
+        if (
+            obj.get("status", {}).get("observedGeneration")
+            == (obj["metadata"]["generation"])
+        ):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{namespace}/{NAME} got no status within 60 s")
+
+
 def resource_version(admin: k8s.CustomObjectsApi, namespace: str) -> str:
     listed = admin.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     return str(listed["metadata"]["resourceVersion"])
@@ -476,14 +491,7 @@ def test_a_serverless_canary_is_smoked_on_its_own_revision_then_promoted(
     routes = {uri(1): served.other, uri(2): served.good}
     with PlayedController(admin.api_client, namespace, routes):
         kube.kubectl("apply", "--server-side", "-f", str(tmp_path / "v1.json"))
-        kube.kubectl(
-            "wait",
-            "-n",
-            namespace,
-            f"{PLURAL}.{GROUP}/{NAME}",
-            "--for=condition=Ready",
-            "--timeout=60s",
-        )
+        wait_until_answered(admin, namespace)
         since = resource_version(admin, namespace)
         traffic_during_smoke: list[list[tuple[str, int]]] = []
 

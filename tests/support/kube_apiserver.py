@@ -12,7 +12,6 @@ controller it needs. :func:`prerequisites` says what is missing to run one.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -90,7 +89,13 @@ class KubeApiserver:
     ) -> subprocess.CompletedProcess[str]:
         """Run kubectl as admin against this server; ``check`` asserts exit 0."""
         done = subprocess.run(
-            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
+            [
+                "kubectl",
+                f"--kubeconfig={self.kubeconfig}",
+                # Discovery is cached per server address; keep it with the server.
+                f"--cache-dir={self.workdir / 'kubectl-cache'}",
+                *args,
+            ],
             input=stdin,
             capture_output=True,
             text=True,
@@ -240,18 +245,29 @@ def _wait_ready(
 
 
 def _install_crds(server: KubeApiserver, crds: Path) -> None:
+    """Create the CRDs (stripped) and wait until the server serves them."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    names = []
-    for source in sorted(crds.glob("serving.kserve.io_*.yaml")):
-        crd = yaml.load(source.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
-        stripped = server.workdir / f"{source.stem}.json"
-        stripped.write_text(json.dumps(_without_empty_defaults(crd)), encoding="utf-8")
-        # Not `apply`: the client-side annotation would exceed the size limit.
-        server.kubectl("create", "-f", str(stripped))
-        names.append(f"crd/{crd['metadata']['name']}")
-    server.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", *names, timeout_s=90
-    )
+    with server.client() as api_client:
+        extensions = k8s.ApiextensionsV1Api(api_client)
+        names = []
+        for source in sorted(crds.glob("serving.kserve.io_*.yaml")):
+            crd = yaml.load(source.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+            # Not kubectl: its client-side validation of 2 MB of schema takes long.
+            extensions.create_custom_resource_definition(_without_empty_defaults(crd))
+            names.append(crd["metadata"]["name"])
+        deadline = time.monotonic() + 60
+        while names:
+            conditions = extensions.read_custom_resource_definition(
+                names[0]
+            ).status.conditions
+            if any(
+                c.type == "Established" and c.status == "True" for c in conditions or []
+            ):
+                names.pop(0)
+            elif time.monotonic() > deadline:
+                raise RuntimeError(f"CRD {names[0]} was not established within 60 s")
+            else:
+                time.sleep(0.2)
 
 
 @contextmanager

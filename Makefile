@@ -73,6 +73,10 @@ bench: $(STAMP) ## drift report on 1M x 20 vs a plain pyarrow read (ratio); peak
 	$(PY) bench/drift_bench.py
 	$(PY) bench/drift_bench.py --memory-rows 10000000
 
+.PHONY: apiserver
+apiserver: ## build kube-apiserver 1.20 once per machine for the apiserver tests (Debian; ~12 min)
+	bash scripts/build-apiserver.sh
+
 CLUSTER_NAME   ?= kfp-mlops-suite
 # docker or podman: builds the image and runs the kind node (kind's podman provider).
 CONTAINER_TOOL ?= docker

@@ -52,6 +52,7 @@ VERSION: str = constants.KSERVE_V1BETA1_VERSION
 PLURAL: str = constants.KSERVE_PLURAL_INFERENCESERVICE
 
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+TAG_ROUTING_ANNOTATION = "serving.kserve.io/enable-tag-routing"
 # KServe >= 0.17 also calls these "Standard" and "Knative"; the legacy names are still
 # accepted and are what the overlays in manifests/ use.
 DEPLOYMENT_MODES: dict[str, str] = {"raw": "RawDeployment", "serverless": "Serverless"}
@@ -223,6 +224,14 @@ def build_inference_service(
             annotations={
                 DEPLOYMENT_MODE_ANNOTATION: deployment_mode,
                 MODEL_SHA256_ANNOTATION: model_sha256,
+                # Serverless: KServe then reports the canary revision's own URL, so
+                # the smoke request reaches the new version every time, not for
+                # only its traffic share.
+                **(
+                    {TAG_ROUTING_ANNOTATION: "true"}
+                    if deployment_mode == DEPLOYMENT_MODES["serverless"]
+                    else {}
+                ),
             },
         ),
         spec=V1beta1InferenceServiceSpec(predictor=predictor),

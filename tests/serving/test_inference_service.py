@@ -236,3 +236,17 @@ def test_reads_the_mode_under_its_old_and_new_names(annotation: str, mode: str) 
     assert mode_of(isvc) == mode
     del isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
     assert mode_of(isvc) is None
+
+
+def test_a_serverless_service_asks_kserve_for_the_canarys_own_url() -> None:
+    from mlops_suite.serving.inference_service import build_inference_service
+
+    common: dict[str, Any] = dict(
+        name="penguins", model_version=3, storage_uri="gs://b/registry/penguins/v3",
+        model_sha256="0" * 64, namespace="serving",
+    )  # fmt: skip
+    serverless = build_inference_service(mode="serverless", **common)
+    raw = build_inference_service(mode="raw", **common)
+    tag = "serving.kserve.io/enable-tag-routing"
+    assert serverless["metadata"]["annotations"][tag] == "true"
+    assert tag not in raw["metadata"]["annotations"]

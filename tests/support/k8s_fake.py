@@ -1,5 +1,10 @@
 """A Kubernetes API server on 127.0.0.1 that knows one resource: InferenceServices.
 
+Hand-written, and kept only for fault injection: a real kube-apiserver with etcd runs
+in the tests (tests/support/kube_apiserver.py, the ``apiserver`` tier) and covers the
+normal deploy paths; this fake answers the 409/500/503 replies, never-Ready versions,
+failed loads and missing-KServe cases a real server cannot be made to produce.
+
 The real ``kubernetes`` client talks to it over HTTP exactly as to a cluster, under
 ``/apis/serving.kserve.io/v1beta1/namespaces/<ns>/inferenceservices[/<name>[/status]]``:
 

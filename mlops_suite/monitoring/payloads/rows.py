@@ -37,7 +37,7 @@ from mlops_suite.monitoring.payloads.columns import (
 )
 from mlops_suite.monitoring.payloads.inference import REQUEST, LoggedEvent
 
-# Values of a logged row that says its instance is a list of probabilities.
+# What a probability may be in a logged answer (booleans excluded where checked).
 _NUMBER = (int, float)
 
 _TEXT_COLUMNS = {

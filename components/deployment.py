@@ -16,6 +16,7 @@ def deploy_model(
     service_account: str,
     timeout_s: int,
     deployment: Output[Artifact],
+    serve_probabilities: bool = False,
 ) -> str:
     """Applies the InferenceService for the registered version and smoke-tests it.
 
@@ -39,6 +40,8 @@ def deploy_model(
         service_account: The ServiceAccount holding the storage credentials.
         timeout_s: Seconds each rollout step may take to become Ready.
         deployment: What was done and where the model answers.
+        serve_probabilities: Answer with class probabilities (KServe's
+            ``PREDICT_PROBA=true``) instead of classes; classifiers only.
 
     Returns:
         The service URL.
@@ -63,6 +66,7 @@ def deploy_model(
             canary_traffic_percent=canary_traffic_percent or None,
             service_account=service_account or None,
             timeout_s=timeout_s,
+            serve_probabilities=serve_probabilities,
         )
     summary = dataclasses.asdict(result)
     write_text(artifact_file(deployment.path, "deployment.json"), json.dumps(summary))

@@ -91,6 +91,7 @@ def build_continuous_training_pipeline(
         canary_traffic_percent: int = 10,
         serving_service_account: str = "kfp-mlops-model-storage",
         deploy_timeout_s: int = 600,
+        serve_probabilities: bool = False,
     ) -> MonitoringOutputs:
         """Retrains, approves, registers and redeploys when the data has moved.
 
@@ -127,6 +128,8 @@ def build_continuous_training_pipeline(
             canary_traffic_percent: A new version's traffic share until promoted.
             serving_service_account: The ServiceAccount with storage credentials.
             deploy_timeout_s: Seconds each rollout step may take to become Ready.
+            serve_probabilities: Serve class probabilities (KServe's
+                PREDICT_PROBA=true) instead of classes; classifiers only.
         """
         monitored = place(
             c.detect_drift(
@@ -165,6 +168,7 @@ def build_continuous_training_pipeline(
                 canary_traffic_percent=canary_traffic_percent,
                 serving_service_account=serving_service_account,
                 deploy_timeout_s=deploy_timeout_s,
+                serve_probabilities=serve_probabilities,
             )
         with dsl.Else(name="no-retraining"):
             kept = c.skip_registration()

@@ -84,6 +84,7 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
         canary_traffic_percent: int = 10,
         serving_service_account: str = "kfp-mlops-model-storage",
         deploy_timeout_s: int = 600,
+        serve_probabilities: bool = False,
     ) -> TrainingOutputs:
         """Trains, approves and registers a scikit-learn model on a tabular dataset.
 
@@ -117,6 +118,8 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                 smoke request passes (serverless mode).
             serving_service_account: The ServiceAccount with storage credentials.
             deploy_timeout_s: Seconds each rollout step may take to become Ready.
+            serve_probabilities: Serve class probabilities (KServe's
+                PREDICT_PROBA=true) instead of classes; classifiers only.
         """
         ingested = place(c.ingest_data(source_uri=data_uri))
         profiled = c.profile_data(dataset=ingested.outputs["dataset"])
@@ -224,6 +227,7 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                     canary_traffic_percent=canary_traffic_percent,
                     service_account=serving_service_account,
                     timeout_s=deploy_timeout_s,
+                    serve_probabilities=serve_probabilities,
                 ).set_caching_options(False)
 
         with dsl.Else(name="rejected"):

@@ -73,6 +73,12 @@ def add_serve(commands: Commands) -> None:
     serve.add_argument("--version", type=int, help="default: the champion")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    serve.add_argument(
+        "--predict-proba",
+        action="store_true",
+        help="answer with class probabilities (predict_proba), as KServe does with "
+        "PREDICT_PROBA=true; classifiers only",
+    )
     serve.set_defaults(handler=_serve)
 
 
@@ -82,17 +88,40 @@ def _serve(args: argparse.Namespace) -> int:
 
     registry = ModelRegistry(absolute(args.registry))
     model_dir = registry.local_folder(args.model_name, args.version)
+    if args.predict_proba:
+        _check_classifier(model_dir, args.model_name)
     _check_port_free(args.host, args.port)
     base = f"http://{args.host}:{args.port}"
+    answers = " (answers: class probabilities)" if args.predict_proba else ""
     print(
-        f"mlops: serving {args.model_name} from {model_dir}\n"
+        f"mlops: serving {args.model_name} from {model_dir}{answers}\n"
         f"  V1: POST {base}/v1/models/{args.model_name}:predict\n"
         f"  V2: POST {base}/v2/models/{args.model_name}/infer\n"
         f"  health: {base}/v2/health/ready",
         flush=True,
     )
-    serve(model_dir, model_name=args.model_name, host=args.host, http_port=args.port)
+    serve(
+        model_dir,
+        model_name=args.model_name,
+        host=args.host,
+        http_port=args.port,
+        predict_proba=True if args.predict_proba else None,
+    )
     return 0
+
+
+def _check_classifier(model_dir: str, model_name: str) -> None:
+    """Refuse ``--predict-proba`` for a model that is not a classifier."""
+    import json
+    from pathlib import Path
+
+    from mlops_suite.artifacts import METADATA_FILE
+    from mlops_suite.serving.probabilities import check_serves_probabilities
+
+    metadata = json.loads((Path(model_dir) / METADATA_FILE).read_text("utf-8"))
+    version = metadata.get("version")
+    model = f"{model_name} v{version}" if version else model_name
+    check_serves_probabilities(metadata, model, "--predict-proba")
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -134,6 +163,12 @@ def add_manifest(commands: Commands) -> None:
         "--logs-uri",
         help="where the payload sink writes (default: logs beside the registry)",
     )
+    manifest.add_argument(
+        "--predict-proba",
+        action="store_true",
+        help="set PREDICT_PROBA=true on the predictor: answers are class "
+        "probabilities; classifiers only",
+    )
     manifest.set_defaults(handler=_manifest)
 
 
@@ -149,6 +184,7 @@ def _manifest(args: argparse.Namespace) -> int:
         output_dir=args.output,
         namespace=args.namespace,
         logs_uri=args.logs_uri,
+        predict_proba=args.predict_proba,
     )
     print(
         f"wrote {output}/kustomization.yaml; deploy it with: kubectl apply -k {output}"

@@ -177,14 +177,28 @@ def ovr_roc_auc(y_idx: np.ndarray, proba: np.ndarray) -> float | None:
     return _finite(np.mean([roc_auc_score(y_idx == k, proba[:, k]) for k in scored]))
 
 
+def class_log_loss(y_idx: np.ndarray, proba: np.ndarray) -> float | None:
+    """Log loss of class probabilities, every class of ``proba`` counted.
+
+    The monitoring stage scores live probabilities with this too.
+
+    Args:
+        y_idx: True classes as indices into ``proba``'s columns.
+        proba: Class probabilities, one column per class (finite).
+
+    Returns:
+        The mean negative log-likelihood; None when not finite.
+    """
+    return _finite(log_loss(y_idx, proba, labels=list(range(proba.shape[1]))))
+
+
 def _classification_metrics(
     y_idx: np.ndarray, pred_idx: np.ndarray, proba: np.ndarray
 ) -> Metrics:
-    n_classes = proba.shape[1]
     return {
         **accuracy_and_f1(y_idx, pred_idx),
         "roc_auc": ovr_roc_auc(y_idx, proba),
-        "log_loss": _finite(log_loss(y_idx, proba, labels=list(range(n_classes)))),
+        "log_loss": class_log_loss(y_idx, proba),
     }
 
 

@@ -7,8 +7,10 @@ metric that got worse by more than its allowed relative drop has *decayed*.
 
 The metrics are computed by :mod:`mlops_suite.evaluation.metrics` itself, so live
 and approval-time numbers compare like with like: classification ``accuracy`` and
-``f1_macro`` (plus ``roc_auc`` when the log carries class probabilities, which
-KServe's default predict does not), regression ``rmse``, ``mae`` and ``r2``.
+``f1_macro``, plus ``roc_auc`` and ``log_loss`` (lower is better) when the log
+carries class probabilities (the sink's ``proba_<class>`` columns, logged when the
+model is served with ``PREDICT_PROBA=true``); regression ``rmse``, ``mae`` and
+``r2``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from mlops_suite.evaluation.metrics import (
     HIGHER_IS_BETTER,
     Metrics,
     accuracy_and_f1,
+    class_log_loss,
     ovr_roc_auc,
     regression_metrics,
 )
@@ -42,7 +45,7 @@ DEFAULT_MIN_JOINED_ROWS = 30
 _TOLERANCE = 1e-9
 
 TASK_METRICS: dict[str, tuple[str, ...]] = {
-    CLASSIFICATION: ("accuracy", "f1_macro", "roc_auc"),
+    CLASSIFICATION: ("accuracy", "f1_macro", "roc_auc", "log_loss"),
     REGRESSION: ("rmse", "mae", "r2"),
 }
 
@@ -192,8 +195,9 @@ def compute_decay(
         label_column: The labels' column holding the true value.
         prediction_column: The log's column holding the prediction.
         classes: The model's classes (classification). When given, labels and
-            predictions outside them are refused, and ``roc_auc`` is computed when
-            the log has a ``proba_<class>`` column for every class.
+            predictions outside them are refused, and ``roc_auc`` and
+            ``log_loss`` are computed when the log has a ``proba_<class>`` column
+            for every class.
         max_drop: Allowed relative worsening: one fraction for every metric, or a
             mapping of metric name to fraction (metrics left out keep 0.05).
         min_joined_rows: Fewest labelled predictions worth judging.
@@ -299,19 +303,25 @@ def _live_metrics(task: str, joined: LabelledPredictions) -> Metrics:
     truth = joined.truth.to_numpy(dtype=object)
     metrics = accuracy_and_f1(truth, joined.predicted.to_numpy(dtype=object))
     if joined.probabilities is not None and joined.class_keys is not None:
-        metrics["roc_auc"] = _roc_auc(truth, joined.probabilities, joined.class_keys)
+        metrics.update(
+            _probability_metrics(truth, joined.probabilities, joined.class_keys)
+        )
     return metrics
 
 
-def _roc_auc(
+def _probability_metrics(
     truth: np.ndarray, probabilities: pd.DataFrame, class_keys: Sequence[str]
-) -> float | None:
-    """ROC AUC of the logged probabilities; None when one is not a finite number."""
+) -> Metrics:
+    """ROC AUC and log loss of the logged probabilities; None when one is missing."""
     proba = probabilities.to_numpy(dtype="float64")
     if not np.isfinite(proba).all():
-        return None
+        return {"roc_auc": None, "log_loss": None}
     index = {key: position for position, key in enumerate(class_keys)}
-    return ovr_roc_auc(np.array([index[value] for value in truth]), proba)
+    y_idx = np.array([index[value] for value in truth])
+    return {
+        "roc_auc": ovr_roc_auc(y_idx, proba),
+        "log_loss": class_log_loss(y_idx, proba),
+    }
 
 
 def _compare(

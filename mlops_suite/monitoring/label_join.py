@@ -23,11 +23,13 @@ import pyarrow as pa
 from mlops_suite.artifacts import CLASSIFICATION
 from mlops_suite.data.ingest import read_table
 from mlops_suite.errors import DataError
-from mlops_suite.monitoring.payloads.columns import REQUEST_ID_COLUMN, ROW_COLUMN
+from mlops_suite.monitoring.payloads.columns import (
+    REQUEST_ID_COLUMN,
+    ROW_COLUMN,
+    probability_column,
+)
 from mlops_suite.monitoring.sources import open_parts
 
-# Optional per-class probability columns in the log: ``proba_<class>``.
-PROBABILITY_PREFIX = "proba_"
 # Rows read at a time from Parquet or CSV prediction logs.
 _BATCH_ROWS = 65_536
 # Internal names of the two value columns once read, clear of any user column name.
@@ -135,7 +137,7 @@ def join_labels(
     class_keys = None
     if classes is not None and task == CLASSIFICATION:
         class_keys = [_key(value) for value in classes]
-    probabilities = [f"{PROBABILITY_PREFIX}{value}" for value in classes or ()]
+    probabilities = [probability_column(value) for value in classes or ()]
 
     log, log_name = _read_log(predictions, prediction_column, probabilities)
     if isinstance(labels, pd.DataFrame):

@@ -25,6 +25,7 @@ from mlops_suite.artifacts import VERSION_PREFIX
 from mlops_suite.model_folder import load_model
 from mlops_suite.serving.inference_service import Mode, build_inference_service
 from mlops_suite.serving.kube import InferenceServiceApi, load_kube_api
+from mlops_suite.serving.probabilities import check_serves_probabilities
 from mlops_suite.serving.rollout import DeployResult, Smoke, Target, run_rollout
 from mlops_suite.serving.smoke import v1_smoke_request
 from mlops_suite.training.train import to_v1_instances
@@ -103,6 +104,7 @@ def roll_out(
     timeout_s: float = 300,
     smoke_rows: int = 5,
     api: Any = None,
+    serve_probabilities: bool = False,
 ) -> DeployResult:
     """Deploys registry version ``version`` of ``model_name`` and smoke-tests it.
 
@@ -121,18 +123,33 @@ def roll_out(
         timeout_s: How long each rollout step may take to become Ready.
         smoke_rows: How many sample rows to send.
         api: A Kubernetes client; default: in-cluster, else kubeconfig.
+        serve_probabilities: Answer with class probabilities (``PREDICT_PROBA=true``
+            on the predictor); the smoke request then expects ``predict_proba``.
 
     Returns:
         What was done: created, updated, promoted or unchanged, and the URL.
 
     Raises:
+        ServingError: ``serve_probabilities`` for a model that is not a classifier;
+            nothing is applied then.
         DeploymentError: The rollout failed; the version that was serving still is.
     """
     loaded = load_model(model_dir)
+    if serve_probabilities:
+        check_serves_probabilities(
+            loaded.metadata,
+            f"{model_name} {VERSION_PREFIX}{version}",
+            "serve_probabilities",
+        )
     features = loaded.metadata["features"]
     rows = sample[[f["name"] for f in features]].head(smoke_rows)
     instances = to_v1_instances(rows, features)
-    expected = loaded.pipeline.predict(rows).tolist()
+    answer = (
+        loaded.pipeline.predict_proba
+        if serve_probabilities
+        else loaded.pipeline.predict
+    )
+    expected = answer(rows).tolist()
     isvc = build_inference_service(
         name=model_name,
         namespace=namespace,
@@ -142,6 +159,7 @@ def roll_out(
         mode=mode,  # type: ignore[arg-type]
         service_account=service_account,
         canary_traffic_percent=canary_traffic_percent if mode == "serverless" else None,
+        predict_proba=serve_probabilities,
     )
     smoke = partial(
         v1_smoke_request, model_name=model_name, instances=instances, expected=expected

@@ -27,6 +27,7 @@ from kserve import (
 from kubernetes.client import (
     ApiClient,
     V1Capabilities,
+    V1EnvVar,
     V1ObjectMeta,
     V1PodSecurityContext,
     V1ResourceRequirements,
@@ -42,6 +43,7 @@ from mlops_suite.serving.manifests import (
     MODEL_SHA256_ANNOTATION,
     MODEL_VERSION_LABEL,
 )
+from mlops_suite.serving.probabilities import predict_proba_env
 
 Mode = Literal["raw", "serverless"]
 
@@ -98,6 +100,7 @@ def build_inference_service(
     max_replicas: int = 1,
     canary_traffic_percent: int | None = None,
     logger_url: str | None = None,
+    predict_proba: bool = False,
 ) -> dict[str, Any]:
     """Build the InferenceService that serves one registry version with stock sklearn.
 
@@ -123,7 +126,8 @@ def build_inference_service(
       with ``requests`` equal to ``limits``, and the container ``securityContext``:
       ``runAsNonRoot``, ``runAsUser: 1000``, ``allowPrivilegeEscalation: false``,
       ``capabilities.drop: [ALL]``, ``seccompProfile: RuntimeDefault``,
-      ``readOnlyRootFilesystem: true`` (the server only reads ``/mnt/models``).
+      ``readOnlyRootFilesystem: true`` (the server only reads ``/mnt/models``);
+      ``env: [{name: PREDICT_PROBA, value: "true"}]`` when ``predict_proba``.
 
     Args:
         name: InferenceService name, the registered model's name (see
@@ -148,6 +152,9 @@ def build_inference_service(
             gets while it is checked; the deploy step uses 10 when unset.
         logger_url: Where KServe's agent sends every request and response (the
             monitoring sink), or ``None`` for no request logging.
+        predict_proba: Answer with class probabilities (``predict_proba``) instead
+            of classes, through the stock runtime's ``PREDICT_PROBA`` switch; the
+            caller checks that the model is a classifier.
 
     Returns:
         The InferenceService as a plain JSON-compatible dict.
@@ -197,6 +204,7 @@ def build_inference_service(
             name=None,
             model_format=V1beta1ModelFormat(name=MODEL_FORMAT),
             storage_uri=storage_uri,
+            env=[V1EnvVar(**predict_proba_env())] if predict_proba else None,
             resources=V1ResourceRequirements(
                 requests=dict(quantities), limits=dict(quantities)
             ),

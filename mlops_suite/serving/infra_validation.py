@@ -4,7 +4,8 @@ Like TFX's InfraValidator, the candidate model folder is loaded in the real serv
 stack (KServe's sklearn runtime, reproduced by :mod:`mlops_suite.serving.runtime`)
 in a separate process, and real requests are sent to it. The model is blessed only
 when every served answer equals ``joblib.load(model_file).predict`` on the same rows
-as a DataFrame in training column order.
+as a DataFrame in training column order (and, for a classifier, every served
+probability its ``predict_proba``).
 
 Requests sent (rows are the first ``max_rows`` of the sample, features in the order
 of ``metadata.json``):
@@ -16,40 +17,21 @@ of ``metadata.json``):
 * V2 ``POST /v2/models/<name>/infer`` with one input per feature and
   ``"parameters": {"content_type": "pd"}``, also as a batch and row by row.
 
-What the V2 ``"pd"`` decoding (``InferRequest.as_dataframe`` in kserve 0.21) gives,
-learned from the running server: for JSON requests the declared datatype is **not**
-used to convert the data; each input's ``data`` list goes to ``pd.DataFrame`` as is
-(only ``bytes`` values, which plain JSON cannot carry, are decoded as UTF-8), so the
-column dtype is whatever pandas infers from the JSON values:
+The requests are built by :mod:`mlops_suite.serving.sample_requests`, which says
+what the stock decoders make of each value.
 
-========  ==========================  =============================================
-datatype  values sent                 column the model receives
-========  ==========================  =============================================
-FP64      floats, ``null``            ``float64``; ``null`` becomes ``NaN``
-FP64      whole numbers only          ``int64`` (so this module sends ``2007.0``)
-INT64     ints with a ``null``        ``float64`` with ``NaN``
-BOOL      ``true``/``false``          ``bool``
-BOOL      with a ``null``             ``object`` holding ``True``/``False``/``None``
-BYTES     strings, ``null``           ``object`` of ``str``; ``null`` stays ``None``
-any       the string ``"NaN"``        ``object`` holding the text ``'NaN'``
-========  ==========================  =============================================
-
-So missing values round-trip as ``null`` for every datatype: numeric columns get
-``NaN`` exactly as in training, while categorical and boolean columns get ``None``
-where the training DataFrame had ``NaN``; a model must impute both (the contract's
-``SimpleImputer`` for ``np.nan`` then for ``None``). Numeric features are sent as FP64
-floats, booleans as BOOL, categorical values as BYTES (non-string categories are sent
-as their JSON value, which the decoder keeps).
+A classifier (a model with ``predict_proba``) is then served a second time with
+``PREDICT_PROBA=true``, as ``mlops serve --predict-proba`` and the pipeline's
+``serve_probabilities`` serve it, and the same four requests must answer
+``predict_proba`` on the same rows within 1e-9 (absolute) per probability: float
+noise, nothing a different model could hide in.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,21 +40,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_suite.artifacts import BOOLEAN, CATEGORICAL, FEATURE_TYPES, NUMERIC
+from mlops_suite.artifacts import FEATURE_TYPES
 from mlops_suite.errors import DataError, MlopsError, ModelFolderError, ServingError
 from mlops_suite.model_folder import (
     find_model_file,
     load_model_file,
     verify_model_file,
 )
-from mlops_suite.serving.runtime import PREDICT_PROBA_ENV, start_server_in_subprocess
+from mlops_suite.serving.probabilities import PREDICT_PROBA_ENV, PREDICT_PROBA_ON
+from mlops_suite.serving.runtime import start_server_in_subprocess
+from mlops_suite.serving.sample_requests import (
+    RequestFailed,
+    is_missing,
+    native,
+    post_json,
+    v1_answers,
+    v1_instances,
+    v2_answers,
+    v2_body,
+)
 from mlops_suite.serving.smoke import same_prediction
 from mlops_suite.serving.unpickle_rule import refused_global
 
-V2_DATATYPES = {NUMERIC: "FP64", BOOLEAN: "BOOL", CATEGORICAL: "BYTES"}
-_BODY_EXCERPT = 200
-# The server is local: reach it directly, whatever HTTP proxy the environment sets.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# Served probabilities may differ from in-process ones by float noise, no more.
+PROBABILITY_ATOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -157,106 +148,77 @@ def _sample_frame(
     return sample_df.loc[:, features.names].head(max_rows)
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # list-like values are never "missing"
+def same_probability(expected: Any, served: Any) -> bool:
+    """Whether a served probability is the in-process one, within 1e-9 absolute.
+
+    Args:
+        expected: The in-process ``predict_proba`` value.
+        served: What the server answered (decoded JSON); NaN travels as ``null``.
+
+    Returns:
+        True when both are numbers at most :data:`PROBABILITY_ATOL` apart, or both
+        missing.
+    """
+    wanted = native(expected)
+    if wanted is None or served is None:
+        return wanted is None and (served is None or is_missing(served))
+    if isinstance(served, bool) or not isinstance(served, int | float):
         return False
+    return abs(float(served) - float(wanted)) <= PROBABILITY_ATOL
 
 
-def _native(value: Any) -> Any:
-    """A JSON-ready Python scalar: numpy scalars unwrapped, missing as None."""
-    if _is_missing(value):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+@dataclass(frozen=True)
+class _Answers:
+    """What the server is asked to answer with, and how each answer is judged.
+
+    Attributes:
+        noun: What the answers are, in messages.
+        method: The model's method the in-process reference calls.
+        same: Whether a served value equals the reference's ``(expected, served)``.
+        switch: ``PREDICT_PROBA`` in the server's environment.
+        suffix: Appended to every check's name.
+        within: How close counts as equal, in messages.
+    """
+
+    noun: str
+    method: str
+    same: Callable[[Any, Any], bool]
+    switch: str
+    suffix: str = ""
+    within: str = ""
 
 
-def _v1_rows(frame: pd.DataFrame) -> list[list[Any]]:
-    return [
-        [_native(value) for value in row]
-        for row in frame.itertuples(index=False, name=None)
-    ]
-
-
-def _v2_value(value: Any, kind: str) -> Any:
-    native = _native(value)
-    if native is None:
-        return None
-    if kind == NUMERIC:
-        # Whole numbers sent as JSON ints would decode to an int64 column.
-        return float(native)
-    if kind == BOOLEAN:
-        return bool(native)
-    return native
-
-
-def _v2_body(frame: pd.DataFrame, features: _Features) -> dict[str, Any]:
-    inputs = [
-        {
-            "name": name,
-            "datatype": V2_DATATYPES[kind],
-            "shape": [len(frame)],
-            "data": [_v2_value(value, kind) for value in frame[name]],
-        }
-        for name, kind in zip(features.names, features.kinds, strict=True)
-    ]
-    return {"inputs": inputs, "parameters": {"content_type": "pd"}}
-
-
-class _RequestFailed(Exception):
-    """A request got no answer or a non-200 one; the message is one sentence."""
-
-
-def _post_json(url: str, body: dict[str, Any], timeout_s: float) -> Any:
-    data = json.dumps(body, allow_nan=False).encode("utf-8")
-    request = urllib.request.Request(
-        url, data=data, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with _DIRECT.open(request, timeout=timeout_s) as response:
-            return json.loads(response.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        excerpt = exc.read().decode("utf-8", errors="replace")[:_BODY_EXCERPT]
-        raise _RequestFailed(f"HTTP {exc.code}: {excerpt.strip()}") from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise _RequestFailed(f"no valid answer ({exc})") from exc
-
-
-def _v1_predictions(answer: Any) -> list[Any]:
-    if not isinstance(answer, dict) or not isinstance(answer.get("predictions"), list):
-        raise _RequestFailed(f"answer without a 'predictions' list: {answer!r:.200}")
-    return list(np.asarray(answer["predictions"], dtype=object).ravel())
-
-
-def _v2_predictions(answer: Any) -> list[Any]:
-    outputs = answer.get("outputs") if isinstance(answer, dict) else None
-    if not isinstance(outputs, list) or not outputs or "data" not in outputs[0]:
-        raise _RequestFailed(f"answer without an 'outputs' list: {answer!r:.200}")
-    return list(np.asarray(outputs[0]["data"], dtype=object).ravel())
+_PREDICTIONS = _Answers("predictions", "predict", same_prediction, "false")
+_PROBABILITIES = _Answers(
+    "class probabilities",
+    "predict_proba",
+    same_probability,
+    PREDICT_PROBA_ON,
+    suffix=", predict_proba",
+    within="1e-9",  # PROBABILITY_ATOL, as people write it
+)
 
 
 def _compare(
-    label: str, served: Sequence[Any], expected: np.ndarray, index: pd.Index
+    label: str,
+    served: Sequence[Any],
+    expected: np.ndarray,
+    index: pd.Index,
+    answers: _Answers,
 ) -> dict[str, Any] | None:
     """A failed check when ``served`` differs from ``expected``, else None."""
     rows = len(index)
-    flat = [_native(value) for value in np.asarray(expected, dtype=object).ravel()]
+    flat = [native(value) for value in np.asarray(expected, dtype=object).ravel()]
     if len(served) != len(flat):
         return _check(
             label,
             False,
             f"{label} returned {len(served)} values for {rows} rows, expected "
-            f"{len(flat)} like the in-process prediction.",
+            f"{len(flat)} like the in-process {answers.noun}.",
         )
     per_row = len(flat) // rows
     pairs = enumerate(zip(served, flat, strict=True))
-    differing = sorted(
-        {i // per_row for i, (s, e) in pairs if not same_prediction(e, s)}
-    )
+    differing = sorted({i // per_row for i, (s, e) in pairs if not answers.same(e, s)})
     if not differing:
         return None
     first = differing[0]
@@ -267,8 +229,9 @@ def _compare(
         label,
         False,
         f"{label}: {len(differing)} of {rows} rows differ from the in-process "
-        f"predictions, e.g. row {first} (index {index[first]!r}) served "
-        f"{shown_served!r} instead of {shown_expected!r}.",
+        f"{answers.noun}{f' by more than {answers.within}' if answers.within else ''}"
+        f", e.g. row {first} (index {index[first]!r}) served {shown_served!r} "
+        f"instead of {shown_expected!r}.",
     )
 
 
@@ -278,6 +241,7 @@ def _run_protocol(
     frame: pd.DataFrame,
     expected: np.ndarray,
     row_by_row: bool,
+    answers: _Answers,
 ) -> dict[str, Any]:
     """Send the rows (as one batch or one request per row) and compare the answers."""
     served: list[Any] = []
@@ -289,14 +253,17 @@ def _run_protocol(
     for position, batch in enumerate(batches):
         try:
             served.extend(send(batch))
-        except _RequestFailed as exc:
+        except RequestFailed as exc:
             which = f" for row {position}" if row_by_row else ""
             return _check(label, False, f"{label} request{which} failed with {exc}")
-    mismatch = _compare(label, served, expected, frame.index)
+    mismatch = _compare(label, served, expected, frame.index, answers)
     if mismatch is not None:
         return mismatch
     return _check(
-        label, True, f"{label}: all {len(frame)} rows equal the in-process predictions."
+        label,
+        True,
+        f"{label}: all {len(frame)} rows equal the in-process {answers.noun}"
+        f"{f' within {answers.within}' if answers.within else ''}.",
     )
 
 
@@ -326,6 +293,29 @@ def _unpickle_rule_check(model_file: Path) -> dict[str, Any]:
     )
 
 
+def _in_process(
+    model: Any, file_name: str, frame: pd.DataFrame, answers: _Answers
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The in-process reference answers and their check (None when it failed)."""
+    name = f"{answers.method}_in_process"
+    try:
+        expected = np.asarray(getattr(model, answers.method)(frame))
+    except Exception as exc:  # the candidate itself is broken, not the serving
+        return _check(
+            name,
+            False,
+            f"{file_name} cannot {answers.method} the sample in-process "
+            f"({type(exc).__name__}: {exc}).",
+        ), None
+    done = f"{len(frame)} rows in-process"
+    detail = (
+        f"Predicted {done}."
+        if answers is _PREDICTIONS
+        else f"Computed the {answers.noun} of {done}."
+    )
+    return _check(name, True, detail), expected
+
+
 def _served_checks(
     folder: Path,
     model_name: str,
@@ -333,37 +323,39 @@ def _served_checks(
     frame: pd.DataFrame,
     expected: np.ndarray,
     timeout_s: float,
+    answers: _Answers,
 ) -> list[dict[str, Any]]:
     """Start the server, send V1 and V2 requests, compare with ``expected``."""
     v1_url_path = f"/v1/models/{model_name}:predict"
     v2_url_path = f"/v2/models/{model_name}/infer"
     checks: list[dict[str, Any]] = []
     started = time.monotonic()
+    server_start = f"server_start{answers.suffix}"
     try:
-        # The in-process reference uses predict(); so must the server.
+        # The server answers with what the in-process reference computed.
         with start_server_in_subprocess(
             folder,
             model_name,
             startup_timeout_s=timeout_s,
-            env={PREDICT_PROBA_ENV: "false"},
+            env={PREDICT_PROBA_ENV: answers.switch},
         ) as base_url:
             checks.append(
                 _check(
-                    "server_start",
+                    server_start,
                     True,
                     f"The server was ready in {time.monotonic() - started:.1f} s.",
                 )
             )
 
             def send_v1(rows: pd.DataFrame) -> list[Any]:
-                body = {"instances": _v1_rows(rows)}
-                answer = _post_json(base_url + v1_url_path, body, timeout_s)
-                return _v1_predictions(answer)
+                body = {"instances": v1_instances(rows)}
+                answer = post_json(base_url + v1_url_path, body, timeout_s)
+                return v1_answers(answer)
 
             def send_v2(rows: pd.DataFrame) -> list[Any]:
-                body = _v2_body(rows, features)
-                answer = _post_json(base_url + v2_url_path, body, timeout_s)
-                return _v2_predictions(answer)
+                body = v2_body(rows, features.kinds)
+                answer = post_json(base_url + v2_url_path, body, timeout_s)
+                return v2_answers(answer)
 
             for label, send, row_by_row in (
                 ("V1 batch", send_v1, False),
@@ -371,9 +363,18 @@ def _served_checks(
                 ("V1 row by row", send_v1, True),
                 ("V2 row by row", send_v2, True),
             ):
-                checks.append(_run_protocol(label, send, frame, expected, row_by_row))
+                checks.append(
+                    _run_protocol(
+                        label + answers.suffix,
+                        send,
+                        frame,
+                        expected,
+                        row_by_row,
+                        answers,
+                    )
+                )
     except ServingError as exc:
-        checks.append(_check("server_start", False, str(exc)))
+        checks.append(_check(server_start, False, str(exc)))
     return checks
 
 
@@ -390,7 +391,9 @@ def infra_validate(
     The folder is checked (one model file, hash equal to ``metadata.json``), loaded
     in-process for the reference predictions, then served by a child process on
     127.0.0.1 (a pickle that needs a class the runtime cannot import fails there as
-    in the cluster) and asked over V1 and V2, as a batch and row by row.
+    in the cluster) and asked over V1 and V2, as a batch and row by row. A
+    classifier is then served again with ``PREDICT_PROBA=true`` and asked the same,
+    its answers compared with ``predict_proba`` within 1e-9 absolute.
 
     Args:
         model_dir: The candidate model folder (model file plus ``metadata.json``).
@@ -443,27 +446,34 @@ def infra_validate(
     )
 
     frame = _sample_frame(sample_df, features, max_rows)
-    try:
-        expected = np.asarray(model.predict(frame))
-    except Exception as exc:  # the candidate itself is broken, not the serving
-        checks.append(
-            _check(
-                "predict_in_process",
-                False,
-                f"{model_file.name} cannot predict the sample in-process "
-                f"({type(exc).__name__}: {exc}).",
+    asked = [_PREDICTIONS]
+    if hasattr(model, "predict_proba"):
+        # A classifier: KServe serves its probabilities when PREDICT_PROBA=true.
+        asked.append(_PROBABILITIES)
+    references = []
+    for answers in asked:
+        check, expected = _in_process(model, model_file.name, frame, answers)
+        checks.append(check)
+        if expected is None:
+            return _verdict(checks, "")
+        references.append((answers, expected))
+
+    for answers, expected in references:
+        checks.extend(
+            _served_checks(
+                folder, model_name, features, frame, expected, float(timeout_s), answers
             )
         )
-        return _verdict(checks, "")
-    checks.append(
-        _check("predict_in_process", True, f"Predicted {len(frame)} rows in-process.")
-    )
-
-    checks.extend(
-        _served_checks(folder, model_name, features, frame, expected, float(timeout_s))
+        if not all(check["passed"] for check in checks):
+            break  # the verdict names the first failure; spare the next server
+    probabilities = (
+        ", and its class probabilities (PREDICT_PROBA=true) within 1e-9"
+        if len(references) > 1
+        else ""
     )
     return _verdict(
         checks,
         f"{model_file.name} served by KServe's sklearn runtime answered {len(frame)} "
-        "rows over V1 and V2, in one batch and row by row, exactly as in-process.",
+        "rows over V1 and V2, in one batch and row by row, exactly as in-process"
+        f"{probabilities}.",
     )

@@ -22,6 +22,10 @@ from mlops_suite import artifacts
 from mlops_suite.atomic import write_text
 from mlops_suite.errors import MlopsError, RegistryError
 from mlops_suite.registry import ModelRegistry, validate_model_name
+from mlops_suite.serving.probabilities import (
+    check_serves_probabilities,
+    predict_proba_env,
+)
 
 # Labels and annotations written on the InferenceService (and its predictor pods), so
 # `kubectl get isvc -L kfp-mlops-suite.io/model-version` tells what is serving.
@@ -85,6 +89,7 @@ def write_overlay(
     namespace: str | None = None,
     manifests_root: str | os.PathLike[str] | None = None,
     logs_uri: str | None = None,
+    predict_proba: bool = False,
 ) -> Path:
     """Write a kustomization that serves one registered model version.
 
@@ -94,8 +99,10 @@ def write_overlay(
     the model's SHA-256 (from the registry's ``v<N>/metadata.json``) are recorded as
     labels and annotations. The payload sink (when the overlay has it) is pointed at
     the same version: it writes to ``<logs_uri>/<model_name>/`` and names the logged
-    columns from ``v<N>/metadata.json``. Only ``kustomization.yaml`` is written,
-    atomically; the rest of ``output_dir`` is left alone.
+    columns from ``v<N>/metadata.json``. With ``predict_proba`` the predictor gets
+    ``PREDICT_PROBA=true``, so it answers with class probabilities. Only
+    ``kustomization.yaml`` is written, atomically; the rest of ``output_dir`` is left
+    alone.
 
     Args:
         registry_uri: Where this process reads the registry (a local path or an fsspec
@@ -116,6 +123,8 @@ def write_overlay(
         logs_uri: Where the payload sink writes, as the cluster reaches it; defaults
             to ``logs`` beside the registry (``s3://mlpipeline/registry`` ->
             ``s3://mlpipeline/logs``).
+        predict_proba: Serve class probabilities (``predict_proba``) instead of
+            classes; classifiers only.
 
     Returns:
         ``output_dir``, ready for ``kubectl apply -k``.
@@ -123,6 +132,7 @@ def write_overlay(
     Raises:
         ModelNameError: ``model_name`` cannot name a model and its InferenceService.
         RegistryError: The version, champion or metadata is missing or inconsistent.
+        ServingError: ``predict_proba`` for a model that is not a classifier.
         MlopsError: Unknown overlay, invalid name/namespace/URI, or an unwritable
             ``output_dir``.
     """
@@ -169,6 +179,10 @@ def write_overlay(
             "lowercase hex digits); re-register the model so the served file can be "
             "traced."
         )
+    if predict_proba:
+        check_serves_probabilities(
+            metadata, f"{model_name} {_version_folder(version)}", "--predict-proba"
+        )
 
     served_uri = f"{storage_uri.rstrip('/')}/{model_name}/{_version_folder(version)}"
     logs = (logs_uri or _beside(storage_uri, "logs")).rstrip("/")
@@ -182,6 +196,7 @@ def write_overlay(
         logs_uri=f"{logs}/{model_name}/",
         with_sink=_has_log_sink(overlay_dir),
         namespace=namespace,
+        predict_proba=predict_proba,
     )
     target = Path(output_dir) / KUSTOMIZATION_FILE
     try:
@@ -237,6 +252,7 @@ def _kustomization(
     logs_uri: str,
     with_sink: bool,
     namespace: str | None,
+    predict_proba: bool = False,
 ) -> str:
     try:
         resource = os.path.relpath(overlay_dir, output_dir.resolve())
@@ -244,6 +260,9 @@ def _kustomization(
         # Different drives on Windows: no relative path; kustomize takes absolute.
         resource = str(overlay_dir)
     version_label = _version_folder(version)
+    model: dict[str, Any] = {"storageUri": served_uri}
+    if predict_proba:
+        model["env"] = [predict_proba_env()]
     merge_patch = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -263,7 +282,7 @@ def _kustomization(
                     MODEL_NAME_LABEL: model_name,
                     MODEL_VERSION_LABEL: version_label,
                 },
-                "model": {"storageUri": served_uri},
+                "model": model,
             }
         },
     }

@@ -31,7 +31,7 @@ What the stock decoding hands the model matters to anyone who trains for it:
   are sent as lists in training column order.
 * V2 with ``"parameters": {"content_type": "pd"}`` becomes a DataFrame with one column
   per input, built from the JSON lists as they are; see
-  :mod:`mlops_suite.serving.infra_validation` for what each datatype turns into.
+  :mod:`mlops_suite.serving.sample_requests` for what each datatype turns into.
 
 Servers bind ``127.0.0.1`` unless told otherwise: kserve's REST server hard-codes
 ``0.0.0.0``, so :func:`serve` overrides the address before uvicorn binds. The gRPC
@@ -63,9 +63,8 @@ from kserve.utils.utils import get_predict_input, get_predict_response
 
 from mlops_suite.errors import MlopsError, ServingError
 from mlops_suite.model_folder import load_model
+from mlops_suite.serving.probabilities import PREDICT_PROBA_ENV, PREDICT_PROBA_ON
 
-# The stock runtime's switch from ``predict`` to ``predict_proba``.
-PREDICT_PROBA_ENV = "PREDICT_PROBA"
 DEFAULT_HOST = "127.0.0.1"
 # A child server prints its one-sentence failure after this marker, so the parent can
 # tell it apart from kserve's and uvicorn's log lines.
@@ -127,7 +126,8 @@ class SklearnRuntimeModel(kserve.Model):
         """
         try:
             instances = get_predict_input(payload)
-            use_proba = os.environ.get(PREDICT_PROBA_ENV, "false").lower() == "true"
+            switch = os.environ.get(PREDICT_PROBA_ENV, "false").lower()
+            use_proba = switch == PREDICT_PROBA_ON
             if use_proba and hasattr(self._model, "predict_proba"):
                 result = self._model.predict_proba(instances)
             else:
@@ -163,11 +163,14 @@ def serve(
     host: str = DEFAULT_HOST,
     http_port: int,
     grace_period_s: int = 10,
+    predict_proba: bool | None = None,
 ) -> None:
     """Serve a model folder with kserve's ModelServer until the process is stopped.
 
     The model is loaded (and its hash checked) before the server starts, so a bad
     folder fails here with one sentence instead of starting an unready server.
+    Like the stock runtime, the server reads ``PREDICT_PROBA`` from this process's
+    environment; ``predict_proba`` sets it first.
 
     Args:
         model_dir: The local model folder (one model file plus ``metadata.json``).
@@ -177,6 +180,9 @@ def serve(
             ``0.0.0.0`` is for containers.
         http_port: The REST port.
         grace_period_s: Seconds in-flight requests get to finish on shutdown.
+        predict_proba: True answers with ``predict_proba`` (the cluster's
+            ``PREDICT_PROBA=true``), False with ``predict``; None keeps what the
+            environment says.
 
     Raises:
         ModelFolderError: The folder cannot be served (see
@@ -185,6 +191,8 @@ def serve(
     """
     model = SklearnRuntimeModel(model_name, model_dir)
     model.load()
+    if predict_proba is not None:
+        os.environ[PREDICT_PROBA_ENV] = PREDICT_PROBA_ON if predict_proba else "false"
     server = _BoundModelServer(
         host=host,
         http_port=http_port,

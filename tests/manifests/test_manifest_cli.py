@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import crd
 import pytest
 
 from mlops_suite.cli import main
@@ -93,3 +94,59 @@ def test_a_missing_version_is_one_sentence(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "version 7" in err
     assert not (tmp_path / "deploy" / "kustomization.yaml").exists()
+
+
+def test_predict_proba_serves_class_probabilities(
+    registry: Path, tmp_path: Path, render: Render
+) -> None:
+    metadata = registry / "penguins" / "v2" / "metadata.json"
+    recorded = json.loads(metadata.read_text())
+    metadata.write_text(json.dumps({**recorded, "task": "classification"}))
+    out = tmp_path / "deploy"
+    code = main(
+        [
+            "manifest",
+            "--registry",
+            str(registry),
+            "--model-name",
+            "penguins",
+            "--storage-uri",
+            "s3://mlpipeline/registry",
+            "--overlay",
+            "kind",
+            "--output",
+            str(out),
+            "--predict-proba",
+        ]
+    )
+    assert code == 0
+    isvc = _one(render(out), "InferenceService")
+    env = isvc["spec"]["predictor"]["model"]["env"]
+    assert env == [{"name": "PREDICT_PROBA", "value": "true"}]
+    crd.check_inference_service(isvc)
+
+
+def test_predict_proba_without_a_recorded_task_is_one_sentence(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "manifest",
+            "--registry",
+            str(registry),
+            "--model-name",
+            "penguins",
+            "--storage-uri",
+            "s3://mlpipeline/registry",
+            "--overlay",
+            "kind",
+            "--output",
+            str(tmp_path / "deploy"),
+            "--predict-proba",
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "penguins v2 is a model whose metadata.json has no task" in err
+    assert not (tmp_path / "deploy").exists()

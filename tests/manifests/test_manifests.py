@@ -12,7 +12,7 @@ import fsspec
 import pytest
 import yaml
 
-from mlops_suite.errors import MlopsError, RegistryError
+from mlops_suite.errors import MlopsError, RegistryError, ServingError
 from mlops_suite.serving.manifests import (
     MODEL_SHA256_ANNOTATION,
     MODEL_VERSION_LABEL,
@@ -93,6 +93,57 @@ def test_the_generated_inference_service_validates_against_the_crd(
         out = _write(registry, tmp_path / overlay, overlay=overlay, storage_uri=storage)
         isvc = _isvc(render(out))
         crd.check_inference_service(isvc)
+
+
+@pytest.mark.parametrize("overlay", ["kind", "gke"])
+def test_predict_proba_sets_the_runtime_switch_and_stays_crd_valid(
+    overlay: str, registry: Path, tmp_path: Path, render: Render
+) -> None:
+    storage = KIND_STORAGE if overlay == "kind" else "gs://acme/registry"
+    out = _write(
+        registry,
+        tmp_path / overlay,
+        overlay=overlay,
+        storage_uri=storage,
+        predict_proba=True,
+    )
+    isvc = _isvc(render(out))
+    model = isvc["spec"]["predictor"]["model"]
+    assert model["env"] == [{"name": "PREDICT_PROBA", "value": "true"}]
+    # The overlay's own model settings survive next to the switch.
+    assert model["storageUri"] == f"{storage}/penguins/v2"
+    assert model["securityContext"]["readOnlyRootFilesystem"] is True
+    crd.check_inference_service(isvc)
+    plain = _isvc(
+        render(
+            _write(
+                registry,
+                tmp_path / f"{overlay}-plain",
+                overlay=overlay,
+                storage_uri=storage,
+            )
+        )
+    )
+    assert "env" not in plain["spec"]["predictor"]["model"]
+
+
+def test_predict_proba_for_a_regression_model_is_refused_with_nothing_written(
+    registry: Path, tmp_path: Path
+) -> None:
+    path = registry / "penguins" / "v1" / "metadata.json"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(
+        json.dumps({**metadata, "task": "regression", "classes": None}),
+        encoding="utf-8",
+    )
+    with pytest.raises(ServingError) as raised:
+        _write(registry, tmp_path / "deploy", version=1, predict_proba=True)
+    assert str(raised.value) == (
+        "--predict-proba needs a classifier, but penguins v1 is a regression model: "
+        "KServe's sklearn runtime would answer with plain predictions instead of "
+        "class probabilities, so leave --predict-proba off for it."
+    )
+    assert not (tmp_path / "deploy").exists()
 
 
 def test_an_explicit_version_wins_over_the_champion(

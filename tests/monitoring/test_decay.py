@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 
 from mlops_suite.errors import DataError, TrainingError
 from mlops_suite.evaluation.metrics import evaluate
@@ -169,6 +169,36 @@ def test_roc_auc_is_judged_when_the_log_carries_class_probabilities():
     assert report.metrics["roc_auc"].live == pytest.approx(expected)
     assert report.metrics["roc_auc"].decayed == (expected < 0.99 * 0.95)
     assert report.metrics["accuracy"].live == pytest.approx(0.8)
+    # Measured, but without a reference never judged.
+    assert report.metrics["log_loss"].reference is None
+    assert not report.metrics["log_loss"].decayed
+
+
+def test_log_loss_from_logged_probabilities_decays_when_it_grows():
+    log = served()
+    log["proba_yes"] = 1 / (1 + np.exp(-4 * log["score"]))
+    log["proba_no"] = 1 - log["proba_yes"]
+    truth = labelled(log, wrong=40)
+    expected = log_loss(truth["label"], log[["proba_no", "proba_yes"]], labels=CLASSES)
+
+    def decay(reference: float):
+        return compute_decay(
+            log,
+            truth,
+            task="classification",
+            classes=CLASSES,
+            reference_metrics={"log_loss": reference},
+        ).metrics["log_loss"]
+
+    # Lower is better: a live loss half as large again as at approval has decayed.
+    worse = decay(expected / 1.5)
+    assert worse.live == pytest.approx(expected)
+    assert worse.higher_is_better is False
+    assert worse.relative_change == pytest.approx(0.5)
+    assert worse.decayed
+    # The same loss, or a smaller one, has not.
+    assert not decay(expected).decayed
+    assert not decay(expected * 2).decayed
 
 
 @pytest.mark.parametrize(
@@ -199,7 +229,8 @@ def test_live_metrics_are_the_evaluation_metrics_on_the_same_rows(
         reference_metrics=approved.metrics,
     )
 
-    assert len(report.metrics) == 3
+    # Every metric approval recorded, log_loss and roc_auc included for a classifier.
+    assert set(report.metrics) == set(approved.metrics)
     for name, metric in report.metrics.items():
         assert metric.live == pytest.approx(approved.metrics[name], rel=1e-12), name
         assert not metric.decayed
@@ -555,15 +586,15 @@ def test_non_numeric_regression_labels_are_refused():
         (
             {"reference_metrics": {"rmse": 1.0}},
             DataError,
-            "The reference metrics hold none of accuracy, f1_macro, roc_auc "
-            "(recorded: rmse); expected the evaluation metrics recorded at approval "
-            "in the registry lineage.",
+            "The reference metrics hold none of accuracy, f1_macro, roc_auc, "
+            "log_loss (recorded: rmse); expected the evaluation metrics recorded at "
+            "approval in the registry lineage.",
         ),
         (
             {"max_drop": {"rmse": 0.1}},
             DecayThresholdError,
             "max_drop names rmse, which classification does not measure; expected "
-            "some of accuracy, f1_macro, roc_auc.",
+            "some of accuracy, f1_macro, roc_auc, log_loss.",
         ),
         (
             {"max_drop": -0.1},

@@ -123,10 +123,17 @@ def test_the_object_is_plain_json() -> None:
         {},
         {"mode": "serverless", "canary_traffic_percent": 10, "logger_url": "http://x/"},
         {"service_account": "reader", "min_replicas": 2, "max_replicas": 3},
+        {"predict_proba": True},
     ],
 )
 def test_validates_against_the_kserve_crd(overrides: dict[str, Any]) -> None:
     crd.check_inference_service(build(**overrides))
+
+
+def test_predict_proba_sets_the_stock_runtimes_switch_on_the_model() -> None:
+    model = build(predict_proba=True)["spec"]["predictor"]["model"]
+    assert model["env"] == [{"name": "PREDICT_PROBA", "value": "true"}]
+    assert "env" not in build()["spec"]["predictor"]["model"]
 
 
 def test_the_crd_check_catches_a_misspelled_field() -> None:

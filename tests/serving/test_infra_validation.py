@@ -17,8 +17,10 @@ from sklearn.preprocessing import FunctionTransformer
 
 from mlops_suite.artifacts import MODEL_FILE
 from mlops_suite.errors import DataError
+from mlops_suite.model_folder import save_model
 from mlops_suite.serving.infra_validation import InfraValidationResult, infra_validate
 from mlops_suite.serving.runtime import free_port
+from mlops_suite.training.train import train_model
 
 MODEL_NAME = "penguins"
 FolderWriter = Callable[[Path, Pipeline], Path]
@@ -48,6 +50,71 @@ def test_blessing_covers_both_protocols_as_batch_and_row_by_row(
 
     assert {"V1 batch", "V2 batch", "V1 row by row", "V2 row by row"} <= set(names)
     assert good_result.to_dict()["checks"] == good_result.checks
+
+
+def test_a_classifier_is_also_served_with_its_class_probabilities(
+    good_result: InfraValidationResult,
+):
+    names = [check["name"] for check in good_result.checks]
+
+    assert {
+        "predict_proba_in_process",
+        "server_start, predict_proba",
+        "V1 batch, predict_proba",
+        "V2 batch, predict_proba",
+        "V1 row by row, predict_proba",
+        "V2 row by row, predict_proba",
+    } <= set(names)
+    assert _check(good_result, "V2 row by row, predict_proba")["detail"] == (
+        "V2 row by row, predict_proba: all 20 rows equal the in-process class "
+        "probabilities within 1e-9."
+    )
+    assert good_result.reason.endswith(
+        "and its class probabilities (PREDICT_PROBA=true) within 1e-9."
+    )
+
+
+def test_model_whose_served_probabilities_differ_is_not_blessed(
+    tmp_path: Path,
+    write_model_folder: FolderWriter,
+    build_pipeline: Callable[..., Pipeline],
+    sample_rows: pd.DataFrame,
+):
+    # The year one-hot encoded as whole-number categories: a complete row sent alone
+    # over V1 decodes to strings ('2007'), so its year is an unknown category and
+    # is ignored. The year barely matters to the species, so every class still
+    # comes out the same; the probabilities do not.
+    numeric = [1, 2, 3, 4]
+    year_as_category = build_pipeline((numeric, [0, 5, 6]))
+    folder = write_model_folder(tmp_path / "model", year_as_category)
+
+    result = infra_validate(folder, sample_rows, model_name=MODEL_NAME)
+
+    assert not result.blessed
+    assert all(
+        _check(result, name)["passed"]
+        for name in ("V1 batch", "V2 batch", "V1 row by row", "V2 row by row")
+    )
+    assert _check(result, "V1 batch, predict_proba")["passed"]
+    assert result.reason.startswith("V1 row by row, predict_proba: ")
+    assert (
+        "rows differ from the in-process class probabilities by more than 1e-9, "
+        "e.g. row" in result.reason
+    )
+
+
+def test_a_regressor_is_served_with_predict_only(
+    tmp_path: Path, penguin_frame: pd.DataFrame, sample_rows: pd.DataFrame
+):
+    trained = train_model(penguin_frame.dropna(subset=["body_mass_g"]), "body_mass_g")
+    folder = tmp_path / "model"
+    save_model(trained, folder)
+
+    result = infra_validate(folder, sample_rows, model_name=MODEL_NAME)
+
+    assert result.blessed, result.reason
+    assert not any("predict_proba" in check["name"] for check in result.checks)
+    assert "probabilities" not in result.reason
 
 
 def test_pipeline_selecting_columns_by_name_is_not_blessed(

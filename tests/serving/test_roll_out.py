@@ -21,9 +21,12 @@ import pytest
 from v1_server import V1Server, predict_with
 
 from mlops_suite.artifacts import METADATA_FILE, MODEL_FILE
+from mlops_suite.errors import ServingError
+from mlops_suite.model_folder import save_model
 from mlops_suite.serving.deploy import roll_out
 from mlops_suite.serving.inference_service import build_inference_service
 from mlops_suite.serving.rollout import DeploymentRolledBack, DeployResult
+from mlops_suite.training.train import train_model
 
 NAMESPACE = "serving"
 NAME = "penguins"
@@ -55,8 +58,12 @@ def serving(good_model_dir: Path) -> Iterator[Serving]:
         state: dict[str, Serving] = {}
 
         def answer(name: str, body: dict[str, Any]) -> tuple[int, Any]:
-            code, payload = predict_with(model)(name, body)
             live = cluster.get(NAMESPACE, name) or {}
+            # KServe's runtime switch, read from the predictor as the pod gets it.
+            env = live["spec"]["predictor"]["model"].get("env") or []
+            proba = {"name": "PREDICT_PROBA", "value": "true"} in env
+            method = "predict_proba" if proba else "predict"
+            code, payload = predict_with(model, method)(name, body)
             served = live["spec"]["predictor"]["model"]["storageUri"]
             if served in state["serving"].wrong:
                 payload["predictions"] = [
@@ -167,3 +174,33 @@ def test_a_version_that_answers_differently_is_rolled_back(
     assert after["spec"] == before["spec"]
     assert after["metadata"]["labels"] == before["metadata"]["labels"]
     assert after["metadata"]["annotations"] == before["metadata"]["annotations"]
+
+
+def test_serving_probabilities_sets_the_switch_and_smokes_predict_proba(
+    serving: Serving, good_model_dir: Path, sample_rows: pd.DataFrame
+) -> None:
+    result = roll(serving, good_model_dir, sample_rows, 3, serve_probabilities=True)
+
+    assert result.action == "created"
+    model = serving.live()["spec"]["predictor"]["model"]
+    assert model["env"] == [{"name": "PREDICT_PROBA", "value": "true"}]
+    # The smoke request passed, so it expected what the switch makes KServe answer.
+    assert len(serving.server.bodies) == 1
+
+
+def test_serving_probabilities_of_a_regressor_is_refused_before_anything_is_applied(
+    serving: Serving, tmp_path: Path, penguin_frame: pd.DataFrame
+) -> None:
+    rows = penguin_frame.dropna(subset=["body_mass_g"])
+    save_model(train_model(rows, "body_mass_g"), tmp_path / "model")
+
+    with pytest.raises(ServingError) as raised:
+        roll(serving, tmp_path / "model", rows, 3, serve_probabilities=True)
+
+    assert str(raised.value) == (
+        "serve_probabilities needs a classifier, but penguins v3 is a regression "
+        "model: KServe's sklearn runtime would answer with plain predictions instead "
+        "of class probabilities, so leave serve_probabilities off for it."
+    )
+    assert serving.cluster.get(NAMESPACE, NAME) is None
+    assert serving.server.bodies == []

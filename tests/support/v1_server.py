@@ -79,15 +79,18 @@ class V1Server:
         self._thread.join(timeout=5)
 
 
-def predict_with(model: Any) -> Answer:
-    """The stock sklearn runtime's answer: ``model.predict`` on an object array."""
+def predict_with(model: Any, method: str = "predict") -> Answer:
+    """The stock sklearn runtime's answer: ``model.predict`` on an object array.
+
+    ``method="predict_proba"`` answers as the runtime does with ``PREDICT_PROBA=true``.
+    """
 
     def answer(name: str, body: dict[str, Any]) -> tuple[int, Any]:
         instances = np.array(body["instances"], dtype=object)
         with warnings.catch_warnings():
             # Fitted on a DataFrame, asked with an array: expected in the V1 form.
             warnings.filterwarnings("ignore", "X does not have valid feature names")
-            predictions = model.predict(instances)
+            predictions = getattr(model, method)(instances)
         return 200, {"predictions": predictions.tolist()}
 
     return answer

@@ -6,6 +6,11 @@ columns and ``prediction``. Feature names and kinds come from the model's
 ``metadata.json`` when given (:func:`load_model_columns`; each column then gets the
 Arrow type of its kind, so every batch file has the same schema); without it,
 positional values are named ``feature_0`` ... and types are inferred per batch.
+
+When a classifier's server answers with class probabilities (KServe's
+``PREDICT_PROBA=true``), the row also gets one ``proba_<class>`` column per class of
+``metadata.json``'s ``classes``, in that order (:func:`probability_column`), and
+``prediction`` holds the class ``predict`` would have answered.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ BASE_COLUMNS = (
 )
 RESERVED_COLUMNS = (*BASE_COLUMNS, PREDICTION_COLUMN)
 POSITIONAL_PREFIX = "feature_"
+# One column per class when the logged answers are class probabilities.
+PROBABILITY_PREFIX = "proba_"
 _TRUE_WORDS = {"true": True, "false": False}
 
 
@@ -58,10 +65,32 @@ class ModelColumns:
     Attributes:
         features: ``(name, kind)`` pairs in training column order.
         task: ``classification``, ``regression`` or ``None`` when unknown.
+        classes: A classifier's classes in the order of its probabilities (its
+            ``classes_``); ``None`` for other models or when not recorded.
     """
 
     features: tuple[tuple[str, str], ...]
     task: str | None = None
+    classes: tuple[Any, ...] | None = None
+
+    @property
+    def probability_columns(self) -> tuple[str, ...]:
+        """The ``proba_<class>`` columns, in class order (none without classes)."""
+        return tuple(probability_column(value) for value in self.classes or ())
+
+
+def probability_column(value: Any) -> str:
+    """The logged column holding the probability of one class.
+
+    The decay check reads the same names from the model's ``classes``.
+
+    Args:
+        value: A class as ``metadata.json`` records it (``"Adelie"``, ``1``).
+
+    Returns:
+        ``proba_<class>``, e.g. ``proba_Adelie``.
+    """
+    return f"{PROBABILITY_PREFIX}{value}"
 
 
 def load_model_columns(metadata_path: str | os.PathLike[str]) -> ModelColumns:
@@ -72,11 +101,12 @@ def load_model_columns(metadata_path: str | os.PathLike[str]) -> ModelColumns:
             a local path or an fsspec URI.
 
     Returns:
-        The features in training order, and the task.
+        The features in training order, the task, and a classifier's classes.
 
     Raises:
-        MlopsError: The file is missing or unreadable, or its ``features`` are not
-            ``{"name", "type"}`` objects of known kinds with unreserved names.
+        MlopsError: The file is missing or unreadable, its ``features`` are not
+            ``{"name", "type"}`` objects of known kinds with unreserved names, or a
+            classifier's ``classes`` are not a list of distinct plain values.
     """
     text = os.fspath(metadata_path)
     try:
@@ -115,7 +145,36 @@ def load_model_columns(metadata_path: str | os.PathLike[str]) -> ModelColumns:
             )
         pairs.append((name, str(kind)))
     task = metadata.get("task")
-    return ModelColumns(features=tuple(pairs), task=str(task) if task else None)
+    classes = _classes(metadata.get("classes"), text)
+    clashes = sorted(
+        {name for name, _ in pairs}
+        & {probability_column(value) for value in classes or ()}
+    )
+    if clashes:
+        raise MlopsError(
+            f"Model metadata {text} names a feature '{clashes[0]}', the column the "
+            "sink fills with that class's probability; rename the feature."
+        )
+    return ModelColumns(
+        features=tuple(pairs), task=str(task) if task else None, classes=classes
+    )
+
+
+def _classes(recorded: Any, text: str) -> tuple[Any, ...] | None:
+    """A classifier's recorded classes, or None when there are none."""
+    if recorded is None:
+        return None
+    scalar = (str, int, float, bool)
+    if (
+        not isinstance(recorded, list)
+        or not all(isinstance(value, scalar) for value in recorded)
+        or len({probability_column(value) for value in recorded}) != len(recorded)
+    ):
+        raise MlopsError(
+            f"Model metadata {text} lists classes {recorded!r:.200}; expected a list "
+            "of distinct class values in the order of the model's probabilities."
+        )
+    return tuple(recorded) if recorded else None
 
 
 def _number(value: Any) -> float | None:

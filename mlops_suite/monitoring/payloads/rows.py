@@ -3,6 +3,11 @@
 A request without a response (the model failed, or the logger logs requests only)
 gives rows with an empty prediction; a response without a request gives rows with
 empty features.
+
+A classifier served with ``PREDICT_PROBA=true`` answers each instance with a list of
+probabilities, one per class in the order of ``metadata.json``'s ``classes``. Such a
+row gets a ``proba_<class>`` column per class and, as ``prediction``, the class
+scikit-learn's ``predict`` chooses: the first class with the highest probability.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ from mlops_suite.monitoring.payloads.columns import (
 )
 from mlops_suite.monitoring.payloads.inference import REQUEST, LoggedEvent
 
+# What a probability may be in a logged answer (booleans excluded where checked).
+_NUMBER = (int, float)
+
 _TEXT_COLUMNS = {
     REQUEST_ID_COLUMN,
     INFERENCE_SERVICE_COLUMN,
@@ -53,20 +61,26 @@ class RowBuilder:
         self.model = model
         self._names = [name for name, _ in model.features] if model else []
         self._kinds = dict(model.features) if model else {}
+        self._classes = model.classes if model and model.classes else ()
+        self._probabilities = model.probability_columns if model else ()
 
     def check(self, event: LoggedEvent) -> None:
-        """Refuse a request whose instances cannot be mapped to the model's features.
+        """Refuse an event whose values cannot be mapped to the model's columns.
 
         Args:
-            event: A decoded event (responses always pass).
+            event: A decoded event.
 
         Raises:
             EventError: Positional instances have another number of values than
                 the model has features, named columns neither match the feature
-                names nor their count, or (without metadata) a column name is one
-                the sink adds itself.
+                names nor their count, (without metadata) a column name is one
+                the sink adds itself, or a classifier's response row is a list
+                but not one probability (a number or null) per class.
         """
-        if event.kind != REQUEST or not event.rows:
+        if event.kind != REQUEST:
+            self._check_probabilities(event)
+            return
+        if not event.rows:
             return
         shown = shown_id(event.id)
         width = len(event.rows[0])
@@ -87,6 +101,47 @@ class RowBuilder:
                 f"model's metadata lists {len(self._names)} features; expected one "
                 "value per feature in training order."
             )
+
+    def _check_probabilities(self, response: LoggedEvent) -> None:
+        if not self._classes:
+            return
+        for index, answer in enumerate(response.predictions):
+            if not isinstance(answer, list) or self._is_probabilities(answer):
+                continue
+            raise EventError(
+                f"Response '{shown_id(response.id)}' answers row {index} with "
+                f"{answer!r:.120}, but the model's metadata lists "
+                f"{len(self._classes)} classes "
+                f"({', '.join(map(str, self._classes[:5]))}); expected one "
+                "probability per class, in that order, or the predicted class."
+            )
+
+    def _is_probabilities(self, answer: list[Any]) -> bool:
+        return len(answer) == len(self._classes) and all(
+            value is None
+            or (isinstance(value, _NUMBER) and not isinstance(value, bool))
+            for value in answer
+        )
+
+    def _predicted(self, probabilities: list[Any]) -> Any:
+        """The class ``predict`` answers: the first with the highest probability."""
+        if any(value is None for value in probabilities):
+            return None
+        best = max(range(len(probabilities)), key=probabilities.__getitem__)
+        return self._classes[best]
+
+    def _prediction(self, answer: Any) -> dict[str, Any]:
+        """The prediction columns of one answer: the class, and its probabilities."""
+        # A list that does not fit (a journal written for another version's
+        # metadata) is kept as it came, as JSON text.
+        if (
+            isinstance(answer, list)
+            and self._classes
+            and self._is_probabilities(answer)
+        ):
+            columns = dict(zip(self._probabilities, answer, strict=True))
+            return {PREDICTION_COLUMN: self._predicted(answer), **columns}
+        return {PREDICTION_COLUMN: answer}
 
     def _features(self, event: LoggedEvent | None, index: int) -> dict[str, Any]:
         if event is None or index >= len(event.rows):
@@ -116,7 +171,8 @@ class RowBuilder:
 
         Returns:
             One dict per instance: the base columns, the features and the
-            prediction (``None`` where a side is missing).
+            prediction (``None`` where a side is missing), plus the
+            ``proba_<class>`` columns of an answer that holds probabilities.
         """
         first = request or response
         if first is None:
@@ -140,8 +196,10 @@ class RowBuilder:
                 MODEL_NAME_COLUMN: model_name,
             }
             row.update(self._features(request, index))
-            row[PREDICTION_COLUMN] = (
-                predictions[index] if index < len(predictions) else None
+            row.update(
+                self._prediction(predictions[index])
+                if index < len(predictions)
+                else {PREDICTION_COLUMN: None}
             )
             rows.append(row)
         return rows
@@ -163,14 +221,17 @@ class RowBuilder:
             rows: Rows from :meth:`rows`.
 
         Returns:
-            The base columns, the features (metadata order, or first-seen order) and
-            ``prediction``; features and prediction typed by the metadata when known.
+            The base columns, the features (metadata order, or first-seen order),
+            ``prediction`` and, when a row holds probabilities, the float64
+            ``proba_<class>`` columns in class order; features and prediction typed
+            by the metadata when known.
         """
         rows = list(rows)
         feature_names: dict[str, None] = dict.fromkeys(self._names)
+        derived = set(self._probabilities)
         for row in rows:
             for name in row:
-                if name not in RESERVED_COLUMNS:
+                if name not in RESERVED_COLUMNS and name not in derived:
                     feature_names.setdefault(name)
         received = [datetime.fromisoformat(row[RECEIVED_AT_COLUMN]) for row in rows]
         arrays: dict[str, pa.Array] = {}
@@ -194,4 +255,7 @@ class RowBuilder:
         arrays[PREDICTION_COLUMN] = column_array(
             predictions, NUMERIC if numeric else None
         )
+        if any(name in row for row in rows for name in self._probabilities):
+            for name in self._probabilities:
+                arrays[name] = column_array([row.get(name) for row in rows], NUMERIC)
         return pa.table(arrays)

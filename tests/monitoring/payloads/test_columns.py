@@ -46,6 +46,20 @@ def test_features_and_task_come_from_the_file_or_its_folder(tmp_path: Path) -> N
     assert load_model_columns(path.parent) == expected
 
 
+def test_a_classifiers_classes_name_its_probability_columns(tmp_path: Path) -> None:
+    path = write_metadata(
+        tmp_path / "model",
+        {"features": FEATURES, "task": "classification", "classes": [0, 1, 2]},
+    )
+    model = load_model_columns(path)
+    assert model.classes == (0, 1, 2)
+    assert model.probability_columns == ("proba_0", "proba_1", "proba_2")
+    regression = write_metadata(
+        tmp_path / "other", {"features": FEATURES, "classes": None}
+    )
+    assert load_model_columns(regression).probability_columns == ()
+
+
 @pytest.mark.parametrize(
     ("metadata", "reason"),
     [
@@ -58,8 +72,26 @@ def test_features_and_task_come_from_the_file_or_its_folder(tmp_path: Path) -> N
             {"features": [{"name": "row", "type": "numeric"}]},
             "names a feature 'row', a column the sink adds itself; expected none of",
         ),
+        (
+            {
+                "features": [{"name": "proba_yes", "type": "numeric"}],
+                "classes": ["no", "yes"],
+            },
+            "names a feature 'proba_yes', the column the sink fills with that "
+            "class's probability; rename the feature.",
+        ),
+        (
+            {"features": FEATURES, "classes": ["no", "no"]},
+            "lists classes ['no', 'no']; expected a list of distinct class values",
+        ),
     ],
-    ids=["no features", "unknown kind", "reserved name"],
+    ids=[
+        "no features",
+        "unknown kind",
+        "reserved name",
+        "probability column name",
+        "repeated class",
+    ],
 )
 def test_bad_metadata_is_refused_in_one_sentence_naming_the_file(
     tmp_path: Path, metadata: Any, reason: str

@@ -16,6 +16,11 @@ PENGUINS = ModelColumns(
     features=(("bill", "numeric"), ("island", "categorical"), ("member", "boolean")),
     task="classification",
 )
+CLASSIFIER = ModelColumns(
+    features=PENGUINS.features,
+    task="classification",
+    classes=("Adelie", "Chinstrap", "Gentoo"),
+)
 RECEIVED = "2026-11-23T10:00:00+00:00"
 BASE = [
     "request_id",
@@ -203,3 +208,66 @@ def test_without_metadata_features_keep_the_order_they_were_first_seen() -> None
     rows = builder.rows(request([(1,)], columns=("b",)), None)
     rows += builder.rows(request([(2, 3)], columns=("a", "b")), None)
     assert builder.table(rows).column_names == [*BASE, "b", "a", "prediction"]
+
+
+def test_probabilities_give_a_column_per_class_and_predict_s_class() -> None:
+    builder = RowBuilder(CLASSIFIER)
+    answers = [[0.1, 0.7, 0.2], [0.4, 0.2, 0.4], [0.0, 0.5, 0.5], [1, 0, 0]]
+    rows = builder.rows(request([(41.0, "Dream", True)] * 4), response(answers))
+    # The highest probability wins; a tie goes to the first class, as in predict.
+    assert [row["prediction"] for row in rows] == [
+        "Chinstrap",
+        "Adelie",
+        "Chinstrap",
+        "Adelie",
+    ]
+    assert [row["proba_Gentoo"] for row in rows] == [0.2, 0.4, 0.5, 0]
+    table = builder.table(rows)
+    assert table.column_names == [
+        *BASE,
+        "bill",
+        "island",
+        "member",
+        "prediction",
+        "proba_Adelie",
+        "proba_Chinstrap",
+        "proba_Gentoo",
+    ]
+    for name in ("proba_Adelie", "proba_Chinstrap", "proba_Gentoo"):
+        assert table.schema.field(name).type == pa.float64()
+    assert table.column("proba_Adelie").to_pylist() == [0.1, 0.4, 0.0, 1.0]
+    assert table.schema.field("prediction").type == pa.string()
+
+
+def test_class_answers_and_missing_probabilities_keep_columns_honest() -> None:
+    builder = RowBuilder(CLASSIFIER)
+    # A server answering classes adds no probability columns.
+    plain = builder.table(
+        builder.rows(request([(1.0, "Dream", True)]), response(["Gentoo"]))
+    )
+    assert plain.column_names[-1] == "prediction"
+    # A probability missing (NaN travels as null) leaves the class unknown.
+    rows = builder.rows(request([(1.0, "Dream", True)]), response([[0.5, None, 0.5]]))
+    assert rows[0]["prediction"] is None and rows[0]["proba_Chinstrap"] is None
+    # A request alone, in a batch with probabilities, has empty probabilities.
+    rows += builder.rows(request([(2.0, "Biscoe", False)]), None)
+    table = builder.table(rows)
+    assert table.column("proba_Adelie").to_pylist() == [0.5, None]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [[0.5, 0.5], [0.2, "0.3", 0.5], [0.2, True, 0.5]],
+    ids=["two of three classes", "text", "boolean"],
+)
+def test_a_list_answer_that_is_not_one_probability_per_class_is_refused(
+    answer: list[Any],
+) -> None:
+    with pytest.raises(EventError) as refused:
+        RowBuilder(CLASSIFIER).check(response(["Adelie", answer]))
+    assert str(refused.value) == (
+        f"Response 'r-1' answers row 1 with {answer!r}, but the model's metadata "
+        "lists 3 classes (Adelie, Chinstrap, Gentoo); expected one probability per "
+        "class, in that order, or the predicted class."
+    )
+    RowBuilder(CLASSIFIER).check(response(["Adelie", [0.2, 0.3, 0.5]]))

@@ -26,9 +26,9 @@ PIPELINE_NAME = "mlops-continuous-training"
 class MonitoringOutputs(NamedTuple):
     """What a continuous-training run returns: whether it retrained, why, and what.
 
-    ``version`` is the champion's version after a retraining run (0 when it did not
-    retrain or the candidate was not approved) and ``new_version`` whether the run
-    added it.
+    ``version`` is the champion's version after a retraining run, or with manual
+    approval the pending challenger's (0 when it did not retrain or the candidate was
+    not approved), and ``new_version`` whether the run added it.
     """
 
     retrain: bool
@@ -91,6 +91,7 @@ def build_continuous_training_pipeline(
         canary_traffic_percent: int = 10,
         serving_service_account: str = "kfp-mlops-model-storage",
         deploy_timeout_s: int = 600,
+        approval: str = "auto",
     ) -> MonitoringOutputs:
         """Retrains, approves, registers and redeploys when the data has moved.
 
@@ -127,6 +128,8 @@ def build_continuous_training_pipeline(
             canary_traffic_percent: A new version's traffic share until promoted.
             serving_service_account: The ServiceAccount with storage credentials.
             deploy_timeout_s: Seconds each rollout step may take to become Ready.
+            approval: auto (an approved candidate becomes champion) or manual (it
+                becomes the pending challenger and waits for a person).
         """
         monitored = place(
             c.detect_drift(
@@ -165,6 +168,7 @@ def build_continuous_training_pipeline(
                 canary_traffic_percent=canary_traffic_percent,
                 serving_service_account=serving_service_account,
                 deploy_timeout_s=deploy_timeout_s,
+                approval=approval,
             )
         with dsl.Else(name="no-retraining"):
             kept = c.skip_registration()

@@ -133,7 +133,7 @@ def _list(args: argparse.Namespace) -> int:
     if not states:
         raise MlopsError(f"model {args.model_name!r} has no version in {args.registry}")
     for state in states:
-        lineage = registry.lineage(args.model_name, state.version)
+        lineage = state.lineage
         mark = "*" if "champion" in state.aliases else " "
         print(
             f"{mark} v{state.version:<4} {state.status:<9} "

@@ -16,7 +16,8 @@ The rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from mlops_suite.errors import RegistryError
 from mlops_suite.registry.aliases import CHALLENGER, CHAMPION, validate_alias
@@ -28,6 +29,7 @@ from mlops_suite.registry.history import (
     version_status,
 )
 from mlops_suite.registry.model_registry import ModelRegistry
+from mlops_suite.registry.names import validate_model_name
 from mlops_suite.registry.records import Champion
 
 
@@ -39,11 +41,13 @@ class VersionState:
         version: The version.
         status: ``pending``, ``approved`` or ``rejected``.
         aliases: The aliases naming it, ``champion`` first.
+        lineage: Its lineage (when, from what, why it passed the gate).
     """
 
     version: int
     status: str
     aliases: tuple[str, ...]
+    lineage: dict[str, Any] = field(default_factory=dict)
 
 
 def history(registry: ModelRegistry, name: str) -> list[Event]:
@@ -56,7 +60,7 @@ def history(registry: ModelRegistry, name: str) -> list[Event]:
     Returns:
         The events.
     """
-    registry.versions(name)  # checks the name
+    validate_model_name(name)
     return registry.events.read(name)
 
 
@@ -115,14 +119,18 @@ def states(registry: ModelRegistry, name: str) -> list[VersionState]:
     by_version: dict[int, list[str]] = {}
     for alias, version in aliases(registry, name).items():
         by_version.setdefault(version, []).append(alias)
-    return [
-        VersionState(
-            version=version,
-            status=version_status(version, registry.lineage(name, version), events),
-            aliases=tuple(by_version.get(version, ())),
+    found = []
+    for version in registry.versions(name):
+        lineage = registry.lineage(name, version)
+        found.append(
+            VersionState(
+                version=version,
+                status=version_status(version, lineage, events),
+                aliases=tuple(by_version.get(version, ())),
+                lineage=lineage,
+            )
         )
-        for version in registry.versions(name)
-    ]
+    return found
 
 
 def status(registry: ModelRegistry, name: str, version: int) -> str:

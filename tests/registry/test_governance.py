@@ -49,10 +49,19 @@ def _champion(registry: ModelRegistry) -> int | None:
     return champion.version if champion else None
 
 
+def test_an_unknown_approval_mode_is_one_sentence_and_registers_nothing(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    with pytest.raises(RegistryError, match=r"approval is 'later'; expected 'auto'"):
+        registry.register(NAME, make_model_folder(), lineage={}, approval="later")
+    assert registry.versions(NAME) == []
+
+
 def test_a_manual_registration_is_a_pending_challenger_and_leaves_the_champion(
     pending: ModelRegistry,
 ) -> None:
     assert _champion(pending) == 1
+    assert pending.lineage(NAME, 2)["approval_mode"] == "manual"
     assert governance.aliases(pending, NAME) == {"champion": 1, "challenger": 2}
     assert governance.status(pending, NAME, 2) == "pending"
     events = [(e.event, e.version, e.actor) for e in governance.history(pending, NAME)]

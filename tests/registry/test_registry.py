@@ -146,29 +146,6 @@ def test_identical_model_adds_no_version(
     assert (Path(registry.uri) / NAME / CHAMPION_FILE).read_bytes() == champion_before
 
 
-def test_manual_approval_publishes_a_pending_challenger_without_promoting(
-    registry: ModelRegistry, make_model_folder: Callable[..., Path]
-) -> None:
-    registry.register(NAME, make_model_folder(c=1.0), lineage=_lineage())
-    result = registry.register(
-        NAME, make_model_folder(c=0.1), lineage=_lineage(), approval="manual"
-    )
-
-    champion = registry.champion(NAME)
-    assert result.created and result.version == 2 and result.status == "pending"
-    assert champion is not None and champion.version == 1
-    assert registry.alias_files.read(NAME) == {"challenger": 2}
-    assert registry.lineage(NAME, 2)["approval_mode"] == "manual"
-
-
-def test_an_unknown_approval_mode_is_one_sentence_and_registers_nothing(
-    registry: ModelRegistry, make_model_folder: Callable[..., Path]
-) -> None:
-    with pytest.raises(RegistryError, match=r"approval is 'later'; expected 'auto'"):
-        registry.register(NAME, make_model_folder(), lineage={}, approval="later")
-    assert registry.versions(NAME) == []
-
-
 def test_crash_while_publishing_leaves_no_version_and_champion_unchanged(
     registry: ModelRegistry,
     make_model_folder: Callable[..., Path],

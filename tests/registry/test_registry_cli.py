@@ -237,3 +237,34 @@ def test_an_unknown_approval_mode_stops_a_local_run_before_any_step(
         )
     assert not (tmp_path / "root").exists()
     assert not (tmp_path / "registry").exists()
+
+
+@pytest.mark.parametrize("pipeline", ["training", "continuous-training"])
+def test_a_manual_run_summary_says_the_version_waits_for_a_person(
+    pipeline: str,
+    registry_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The summary the local runner prints from the pipeline's outputs (v2 pending)."""
+    from mlops_suite.ops import local_run
+
+    outputs = {"reason": "Approved: roc_auc 0.99.", "version": 2, "new_version": True}
+    outputs["approved" if pipeline == "training" else "retrain"] = True
+    fake = local_run.LocalRun(outputs=outputs, log_path=tmp_path / "run.log")
+    monkeypatch.setattr(local_run, "run_locally", lambda *args, **kwargs: fake)
+    flags = ["--data", "d.csv", "--label", "y", "--model-name", NAME]
+    flags += ["--registry", str(registry_dir), "--approval", "manual"]
+    flags += ["--pipeline-root", str(tmp_path / "root")]
+    if pipeline == "continuous-training":
+        flags += ["--current", "c.parquet"]
+
+    assert main(["run", pipeline, *flags]) == 0
+
+    out = capsys.readouterr().out
+    assert (
+        f"Registered penguins v2 at {registry_dir / NAME / 'v2'} as the pending "
+        "challenger; it waits for a person (champion stays v1): mlops registry "
+        f"approve --registry {registry_dir} --model-name penguins --version 2"
+    ) in out

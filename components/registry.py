@@ -19,16 +19,20 @@ def register_model(
     component_image: str,
     pipeline_run_id: str,
     registration: Output[Metrics],
+    approval: str = "auto",
 ) -> NamedTuple(  # type: ignore[valid-type]
     "Registered", [("version", int), ("new_version", bool)]
 ):
-    """Adds the approved model to the registry and makes it the champion.
+    """Adds the approved model to the registry: the champion, or a pending challenger.
 
     Writes ``<registry>/<model_name>/v<N>/model.joblib`` and ``metadata.json`` with
     the lineage (data and schema hashes, hyperparameters, metrics, approval reason,
-    package version, git commit, component image, pipeline run, time), then points
-    ``champion.json`` at it atomically. A model byte-identical to the champion adds no
-    version.
+    package version, git commit, component image, pipeline run, time), then, with
+    ``auto`` approval, points ``champion.json`` at it atomically; with ``manual``
+    approval it becomes the ``challenger`` (status pending) and waits for
+    ``mlops registry approve``. Each change is recorded in the registry's history
+    with the pipeline run as its actor. A model byte-identical to the champion adds
+    no version.
 
     Args:
         model: The approved model folder.
@@ -40,11 +44,14 @@ def register_model(
         model_name: The registered model's name.
         component_image: The image the components ran in.
         pipeline_run_id: The run that produced the model.
-        registration: The registered version and whether it is new.
+        registration: The registered version, whether it is new, and its status.
+        approval: ``auto`` (the gate's approval promotes) or ``manual`` (a person
+            approves).
 
     Returns:
-        ``version``: the champion's version after registration; ``new_version``:
-        whether this run added it (False for a model byte-identical to the champion).
+        ``version``: the champion's version after registration, or the pending
+        challenger's; ``new_version``: whether this run added it (False for a model
+        byte-identical to the champion).
     """
     from collections import namedtuple
 
@@ -68,12 +75,15 @@ def register_model(
             statistics=read_json(statistics.path, STATISTICS_FILE),
             component_image=component_image,
             pipeline_run_id=pipeline_run_id,
+            approval=approval,
         )
     registration.log_metric("version", result.version)
     registration.log_metric("new_version", 1.0 if result.created else 0.0)
-    registration.metadata.update({"uri": result.uri, "model_name": model_name})
+    registration.metadata.update(
+        {"uri": result.uri, "model_name": model_name, "status": result.status}
+    )
     print(
-        f"registered {model_name} v{result.version}"
+        f"registered {model_name} v{result.version} ({result.status})"
         if result.created
         else f"{model_name} is identical to champion v{result.version}: no new version"
     )

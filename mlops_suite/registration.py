@@ -4,7 +4,8 @@ The registry stores whatever it is handed; the rules of the pipeline's registrat
 step live here: only a model the gate approved is registered, and the lineage records
 what only the pipeline knows (schema, metrics, the approval reason, the image and run
 that made it). The registry adds the data hash, hyperparameters, package version, git
-commit, model hash and time itself.
+commit, model hash and time itself. With ``manual`` approval the version waits, as the
+pending ``challenger``, for a person to approve it; the champion is left alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from typing import Any
 
 from mlops_suite.data.schema import schema_sha256
 from mlops_suite.errors import RegistryError
-from mlops_suite.registry import ModelRegistry, Registration
+from mlops_suite.registry import (
+    AUTO,
+    ModelRegistry,
+    Registration,
+    check_approval_mode,
+)
 
 
 def register_approved(
@@ -28,8 +34,9 @@ def register_approved(
     statistics: dict[str, Any],
     component_image: str = "",
     pipeline_run_id: str = "",
+    approval: str = AUTO,
 ) -> Registration:
-    """Registers an approved model folder and makes it the champion.
+    """Registers an approved model folder: the champion, or a pending challenger.
 
     A model byte-identical to the champion adds no version (``created`` is False).
 
@@ -43,15 +50,20 @@ def register_approved(
         schema: The schema the training data was validated against.
         statistics: The training data's profile, the reference for monitoring.
         component_image: The image the pipeline's steps ran in.
-        pipeline_run_id: The run that produced the model.
+        pipeline_run_id: The run that produced the model; the actor of the history
+            events.
+        approval: ``auto`` (the new version becomes champion) or ``manual`` (it
+            becomes the pending ``challenger`` and waits for a person).
 
     Returns:
-        The version the champion now is, and whether it is new.
+        The version (the champion's, or the pending challenger's), whether it is
+        new, and its status.
 
     Raises:
-        RegistryError: The model was not approved (nothing is written), or the
-            registry cannot be written.
+        RegistryError: The approval mode is unknown, or the model was not approved
+            (nothing is written), or the registry cannot be written.
     """
+    check_approval_mode(approval)
     if decision.get("approved") is not True:
         raise RegistryError(
             f"model {model_name!r} was not approved, so it is not registered: "
@@ -65,5 +77,10 @@ def register_approved(
         "pipeline_run_id": pipeline_run_id,
     }
     return ModelRegistry(registry_uri).register(
-        model_name, model_dir, lineage=lineage, schema=schema, statistics=statistics
+        model_name,
+        model_dir,
+        lineage=lineage,
+        schema=schema,
+        statistics=statistics,
+        approval=approval,
     )

@@ -26,9 +26,9 @@ PIPELINE_NAME = "mlops-continuous-training"
 class MonitoringOutputs(NamedTuple):
     """What a continuous-training run returns: whether it retrained, why, and what.
 
-    ``version`` is the champion's version after a retraining run (0 when it did not
-    retrain or the candidate was not approved) and ``new_version`` whether the run
-    added it.
+    ``version`` is the champion's version after a retraining run, or with manual
+    approval the pending challenger's (0 when it did not retrain or the candidate was
+    not approved), and ``new_version`` whether the run added it.
     """
 
     retrain: bool
@@ -92,6 +92,7 @@ def build_continuous_training_pipeline(
         serving_service_account: str = "kfp-mlops-model-storage",
         deploy_timeout_s: int = 600,
         serve_probabilities: bool = False,
+        approval: str = "auto",
     ) -> MonitoringOutputs:
         """Retrains, approves, registers and redeploys when the data has moved.
 
@@ -130,6 +131,8 @@ def build_continuous_training_pipeline(
             deploy_timeout_s: Seconds each rollout step may take to become Ready.
             serve_probabilities: Serve class probabilities (KServe's
                 PREDICT_PROBA=true) instead of classes; classifiers only.
+            approval: auto (an approved candidate becomes champion) or manual (it
+                becomes the pending challenger and waits for a person).
         """
         monitored = place(
             c.detect_drift(
@@ -169,6 +172,7 @@ def build_continuous_training_pipeline(
                 serving_service_account=serving_service_account,
                 deploy_timeout_s=deploy_timeout_s,
                 serve_probabilities=serve_probabilities,
+                approval=approval,
             )
         with dsl.Else(name="no-retraining"):
             kept = c.skip_registration()

@@ -3,8 +3,12 @@
 ```
 ingest ─ profile ─ validate ─ split ─┬─ (tune: trials in parallel ─ best) ─┐
                                      └─────────────────────────────────────┴─ train
-train ─ evaluate ─ infra-validate ─ approve ─ (approved) register
+train ─ evaluate ─ infra-validate ─ approve ─ (approved) register ─ (auto) deploy
 ```
+
+With ``approval=manual`` an approved candidate is registered as the pending
+``challenger`` and is not deployed: a person approves it with
+``mlops registry approve``.
 """
 
 from functools import lru_cache, partial
@@ -25,8 +29,9 @@ DEFAULT_THRESHOLDS = '{"min_roc_auc": 0.75, "min_r2": 0.2}'
 class TrainingOutputs(NamedTuple):
     """What a training run returns: the decision, its reason, and what it registered.
 
-    ``version`` is the champion's version after the run (0 when the candidate was not
-    approved) and ``new_version`` whether the run added it.
+    ``version`` is the champion's version after the run, or with manual approval the
+    pending challenger's (0 when the candidate was not approved), and ``new_version``
+    whether the run added it.
     """
 
     approved: bool
@@ -85,6 +90,7 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
         serving_service_account: str = "kfp-mlops-model-storage",
         deploy_timeout_s: int = 600,
         serve_probabilities: bool = False,
+        approval: str = "auto",
     ) -> TrainingOutputs:
         """Trains, approves and registers a scikit-learn model on a tabular dataset.
 
@@ -120,6 +126,9 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
             deploy_timeout_s: Seconds each rollout step may take to become Ready.
             serve_probabilities: Serve class probabilities (KServe's
                 PREDICT_PROBA=true) instead of classes; classifiers only.
+            approval: auto (an approved candidate becomes champion) or manual (it
+                becomes the pending challenger, is not deployed, and waits for
+                `mlops registry approve`).
         """
         ingested = place(c.ingest_data(source_uri=data_uri))
         profiled = c.profile_data(dataset=ingested.outputs["dataset"])
@@ -210,11 +219,16 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                 model_name=model_name,
                 component_image=c.image,
                 pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                approval=approval,
             ).set_caching_options(False)
             place(registered)
             # No place(): deploying reads artifacts and talks to the Kubernetes API,
-            # never the object store, so it gets no storage credentials.
-            with dsl.If(deploy == True, name="deploy"):  # noqa: E712
+            # never the object store, so it gets no storage credentials. A version
+            # waiting for a person is never deployed.
+            with (
+                dsl.If(deploy == True, name="deploy"),  # noqa: E712
+                dsl.If(approval == "auto", name="auto-approval"),
+            ):
                 c.deploy_model(
                     model=trained.outputs["model"],
                     test=split.outputs["test"],

@@ -2,16 +2,19 @@
 
 Local paths become absolute (pipeline steps run as processes of their own, and
 messages name the file a user can find), and ``--registry``/``--model-name``/
-``--version`` name one registered version, the champion by default.
+``--version`` (or ``--alias``) name one registered version, the champion by default.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_suite.errors import MlopsError
+
+if TYPE_CHECKING:
+    from mlops_suite.registry import ModelRegistry
 
 
 def absolute(text: str) -> str:
@@ -26,23 +29,89 @@ def absolute(text: str) -> str:
     return text if not text or "://" in text else str(Path(text).resolve())
 
 
-def registered(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    """The version ``--version`` names (default: the champion) and its metadata.
+def add_version_flags(parser: argparse.ArgumentParser, default: str) -> None:
+    """Adds ``--version N`` and ``--alias NAME``, of which at most one is given.
 
     Args:
-        args: Parsed flags with ``registry``, ``model_name`` and ``version``.
+        parser: The command's parser.
+        default: What neither flag means, for the help text.
+    """
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--version", type=int, help=f"default: {default}")
+    choice.add_argument(
+        "--alias", help="the version an alias names (champion, challenger, ...)"
+    )
+
+
+def add_manifest_options(
+    manifest: argparse.ArgumentParser, required: bool = True
+) -> None:
+    """Adds the kustomization options: storage URI, overlay, output, namespace, logs.
+
+    Args:
+        manifest: The parser of ``mlops manifest`` or ``mlops registry approve``.
+        required: Whether the storage URI, overlay and output must be given.
+    """
+    manifest.add_argument(
+        "--storage-uri",
+        required=required,
+        help="the registry as the cluster reads it, e.g. s3://mlpipeline/registry",
+    )
+    manifest.add_argument("--overlay", required=required, choices=["kind", "gke"])
+    manifest.add_argument("--output", required=required, help="folder to write to")
+    manifest.add_argument("--namespace", help="default: the overlay's")
+    manifest.add_argument(
+        "--logs-uri",
+        help="where the payload sink writes (default: logs beside the registry)",
+    )
+    manifest.add_argument(
+        "--predict-proba",
+        action="store_true",
+        help="set PREDICT_PROBA=true on the predictor: answers are class "
+        "probabilities; classifiers only",
+    )
+
+
+def chosen_version(registry: ModelRegistry, args: argparse.Namespace) -> int | None:
+    """The version ``--version`` or ``--alias`` names; None when neither is given.
+
+    Args:
+        registry: The registry ``--registry`` names.
+        args: Parsed flags with ``model_name``, ``version`` and ``alias``.
+
+    Returns:
+        The version, or None.
+
+    Raises:
+        MlopsError: The alias does not exist (the sentence lists those that do).
+    """
+    alias = getattr(args, "alias", None)
+    if alias is None:
+        return args.version
+    from mlops_suite.registry.governance import resolve_alias
+
+    return resolve_alias(registry, args.model_name, alias)
+
+
+def registered(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    """The version ``--version`` or ``--alias`` names (default: the champion) and
+    its metadata.
+
+    Args:
+        args: Parsed flags with ``registry``, ``model_name``, ``version`` and
+            (optionally) ``alias``.
 
     Returns:
         The version number and its ``metadata.json``.
 
     Raises:
-        MlopsError: The model has no champion and no ``--version`` was given, or
-            the version cannot be read.
+        MlopsError: The model has no champion and no ``--version`` was given, the
+            alias does not exist, or the version cannot be read.
     """
     from mlops_suite.registry import ModelRegistry
 
     registry = ModelRegistry(absolute(args.registry))
-    version = args.version
+    version = chosen_version(registry, args)
     if version is None:
         champion = registry.champion(args.model_name)
         if champion is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlops_suite.cli.arguments import absolute, registered
+from mlops_suite.cli.arguments import absolute, add_version_flags, registered
 from mlops_suite.cli.parser import Commands
 from mlops_suite.errors import MlopsError
 
@@ -34,9 +34,7 @@ def add_monitor(commands: Commands) -> None:
     )
     monitor.add_argument("--registry", help="compare with this registry's champion")
     monitor.add_argument("--model-name")
-    monitor.add_argument(
-        "--version", type=int, help="with --registry; default champion"
-    )
+    add_version_flags(monitor, "with --registry, the champion")
     monitor.add_argument("--current", required=True)
     monitor.add_argument("--report-dir", required=True)
     monitor.add_argument("--thresholds", help="a JSON file of drift thresholds")

@@ -56,6 +56,7 @@ def add_run(commands: Commands) -> None:
         type=float,
         help="tolerated relative drop against the champion (default 0.01)",
     )
+    _add_approval(training)
     training.set_defaults(handler=_run_training)
 
     ct = runs.add_parser(
@@ -75,7 +76,20 @@ def add_run(commands: Commands) -> None:
     ct.add_argument("--drift-thresholds", type=_json_object, help="thresholds as JSON")
     ct.add_argument("--force", action="store_true", help="retrain whatever the data")
     ct.add_argument("--pipeline-root", default=".mlops/pipeline-root")
+    _add_approval(ct)
     ct.set_defaults(handler=_run_continuous_training)
+
+
+def _add_approval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--approval",
+        choices=["auto", "manual"],
+        default="auto",
+        help=(
+            "auto: an approved model becomes champion; manual: it becomes the "
+            "pending challenger until `mlops registry approve` (default: %(default)s)"
+        ),
+    )
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -111,6 +125,7 @@ def _run_training(args: argparse.Namespace) -> int:
         slice_column=args.slice_column,
         thresholds=args.thresholds,
         max_regression=args.max_regression,
+        approval=args.approval,
     )
     print(outcome.summary())
     return 0
@@ -132,6 +147,7 @@ def _run_continuous_training(args: argparse.Namespace) -> int:
         label_column=args.label_column,
         force=args.force,
         drift_thresholds=args.drift_thresholds,
+        approval=args.approval,
     )
     print(outcome.summary())
     return 0

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import argparse
 
-from mlops_suite.cli.arguments import absolute
+from mlops_suite.cli.arguments import (
+    absolute,
+    add_manifest_options,
+    add_version_flags,
+    chosen_version,
+)
 from mlops_suite.cli.parser import CommandParser, Commands
 from mlops_suite.errors import MlopsError
 
@@ -63,14 +68,14 @@ def add_serve(commands: Commands) -> None:
         "serve",
         help="serve a registered model locally in the KServe sklearn runtime",
         description=(
-            "Serve the champion (or --version) with kserve's ModelServer and the "
-            "stock sklearn runtime's loading and request decoding: V1, V2 and health "
-            "endpoints."
+            "Serve the champion (or --version, or --alias) with kserve's ModelServer "
+            "and the stock sklearn runtime's loading and request decoding: V1, V2 and "
+            "health endpoints."
         ),
     )
     serve.add_argument("--registry", required=True)
     serve.add_argument("--model-name", required=True)
-    serve.add_argument("--version", type=int, help="default: the champion")
+    add_version_flags(serve, "the champion")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
     serve.add_argument(
@@ -87,7 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
     from mlops_suite.serving.runtime import serve
 
     registry = ModelRegistry(absolute(args.registry))
-    model_dir = registry.local_folder(args.model_name, args.version)
+    model_dir = registry.local_folder(args.model_name, chosen_version(registry, args))
     if args.predict_proba:
         _check_classifier(model_dir, args.model_name)
     _check_port_free(args.host, args.port)
@@ -150,35 +155,20 @@ def add_manifest(commands: Commands) -> None:
     )
     manifest.add_argument("--registry", required=True)
     manifest.add_argument("--model-name", required=True)
-    manifest.add_argument("--version", type=int, help="default: the champion")
-    manifest.add_argument(
-        "--storage-uri",
-        required=True,
-        help="the registry as the cluster reads it, e.g. s3://mlpipeline/registry",
-    )
-    manifest.add_argument("--overlay", required=True, choices=["kind", "gke"])
-    manifest.add_argument("--output", required=True, help="folder to write to")
-    manifest.add_argument("--namespace", help="default: the overlay's")
-    manifest.add_argument(
-        "--logs-uri",
-        help="where the payload sink writes (default: logs beside the registry)",
-    )
-    manifest.add_argument(
-        "--predict-proba",
-        action="store_true",
-        help="set PREDICT_PROBA=true on the predictor: answers are class "
-        "probabilities; classifiers only",
-    )
+    add_version_flags(manifest, "the champion")
+    add_manifest_options(manifest)
     manifest.set_defaults(handler=_manifest)
 
 
 def _manifest(args: argparse.Namespace) -> int:
+    from mlops_suite.registry import ModelRegistry
     from mlops_suite.serving.manifests import write_overlay
 
+    registry = ModelRegistry(absolute(args.registry))
     output = write_overlay(
-        registry_uri=absolute(args.registry),
+        registry_uri=registry.uri,
         model_name=args.model_name,
-        version=args.version,
+        version=chosen_version(registry, args),
         storage_uri=args.storage_uri,
         overlay=args.overlay,
         output_dir=args.output,

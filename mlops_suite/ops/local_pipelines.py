@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlops_suite.ops.local_run import LocalRun
+    from mlops_suite.registry import ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,14 @@ class PipelineOutcome:
         message: What happened to the model, in one or two sentences.
         new_champion: The version the run registered (now the champion), else None.
         run: The run's outputs, reports and log.
+        pending: The version the run registered as the pending challenger (manual
+            approval), waiting for a person; else None.
     """
 
     message: str
     new_champion: int | None
     run: LocalRun
+    pending: int | None = None
 
     def summary(self) -> str:
         """The message, then where the run left its reports, outputs and log."""
@@ -61,6 +65,7 @@ def run_training(
     slice_column: str | None = None,
     thresholds: Mapping[str, Any] | None = None,
     max_regression: float | None = None,
+    approval: str = "auto",
 ) -> PipelineOutcome:
     """Runs the training pipeline locally: train, evaluate, approve and register.
 
@@ -81,6 +86,8 @@ def run_training(
         thresholds: Approval bounds, e.g. ``{"min_roc_auc": 0.9}``.
         max_regression: Tolerated relative drop against the champion (the
             pipeline's default when None).
+        approval: ``auto`` (an approved model becomes champion) or ``manual`` (it
+            becomes the pending challenger and waits for a person).
 
     Returns:
         The outcome: the version registered, or why none was.
@@ -90,9 +97,14 @@ def run_training(
     """
     from mlops_suite.ops.local_run import run_locally
     from mlops_suite.pipelines.training import build_training_pipeline
-    from mlops_suite.registry import ModelRegistry, validate_model_name
+    from mlops_suite.registry import (
+        ModelRegistry,
+        check_approval_mode,
+        validate_model_name,
+    )
 
     validate_model_name(model_name)
+    check_approval_mode(approval)
     registry = ModelRegistry(registry_uri)
     arguments: dict[str, Any] = {
         "data_uri": data_uri,
@@ -106,6 +118,7 @@ def run_training(
         "tune": tune,
         "seed": seed,
         "slice_column": slice_column or "",
+        "approval": approval,
     }
     if thresholds is not None:
         arguments["thresholds_json"] = json.dumps(thresholds, sort_keys=True)
@@ -115,10 +128,14 @@ def run_training(
     reason = str(run.outputs.get("reason", "")).strip()
     version = int(run.outputs.get("version") or 0)
     new = version if run.outputs.get("new_version") else None
+    # With manual approval the new version is the pending challenger, not champion.
+    pending, new = (new, None) if approval == "manual" else (None, new)
     if not run.outputs.get("approved"):
         champion = registry.champion(model_name)
         stays = f"champion stays v{champion.version}" if champion else "no champion yet"
         message = f"{reason} Nothing registered; {stays}."
+    elif pending is not None:
+        message = f"{reason} {_waits_for_a_person(registry, model_name, pending)}"
     elif new is not None:
         where = registry.version_uri(model_name, new)
         message = f"{reason} Registered {model_name} v{new} at {where}."
@@ -127,7 +144,7 @@ def run_training(
             f"{reason} No new version: the model is byte-identical to "
             f"champion v{version}."
         )
-    return PipelineOutcome(message=message, new_champion=new, run=run)
+    return PipelineOutcome(message, new_champion=new, run=run, pending=pending)
 
 
 def run_continuous_training(
@@ -142,6 +159,7 @@ def run_continuous_training(
     label_column: str = "label",
     force: bool = False,
     drift_thresholds: Mapping[str, Any] | None = None,
+    approval: str = "auto",
 ) -> PipelineOutcome:
     """Runs continuous training locally: check drift and decay, retrain if it moved.
 
@@ -156,6 +174,7 @@ def run_continuous_training(
         label_column: The labels' column.
         force: Retrain whatever the data says.
         drift_thresholds: Drift thresholds; the defaults when None or empty.
+        approval: ``auto`` or ``manual``, as for :func:`run_training`.
 
     Returns:
         The outcome: why the run retrained or not, and the new champion if any.
@@ -167,9 +186,14 @@ def run_continuous_training(
     from mlops_suite.pipelines.continuous_training import (
         build_continuous_training_pipeline,
     )
-    from mlops_suite.registry import ModelRegistry, validate_model_name
+    from mlops_suite.registry import (
+        ModelRegistry,
+        check_approval_mode,
+        validate_model_name,
+    )
 
     validate_model_name(model_name)
+    check_approval_mode(approval)
     arguments: dict[str, Any] = {
         "current_uri": current_uri,
         "training_data_uri": training_data_uri,
@@ -182,15 +206,21 @@ def run_continuous_training(
         "drift_thresholds_json": json.dumps(drift_thresholds)
         if drift_thresholds
         else "",
+        "approval": approval,
     }
     run = run_locally(
         build_continuous_training_pipeline(), arguments, pipeline_root=pipeline_root
     )
     version = int(run.outputs.get("version") or 0)
     new = version if run.outputs.get("new_version") else None
+    pending, new = (new, None) if approval == "manual" else (None, new)
     lines = [str(run.outputs.get("reason", "")).strip()]
     if run.outputs.get("retrain"):
-        if new is not None:
+        if pending is not None:
+            registry = ModelRegistry(registry_uri)
+            waits = _waits_for_a_person(registry, model_name, pending)
+            lines.append(f"Retrained: {waits}")
+        elif new is not None:
             lines.append(f"Retrained: {model_name} v{new} is the new champion.")
         elif version:
             lines.append(
@@ -204,4 +234,17 @@ def run_continuous_training(
                 "Retrained, but the candidate was not approved; "
                 f"champion stays {stays}."
             )
-    return PipelineOutcome(message="\n".join(lines), new_champion=new, run=run)
+    return PipelineOutcome("\n".join(lines), new_champion=new, run=run, pending=pending)
+
+
+def _waits_for_a_person(registry: ModelRegistry, name: str, version: int) -> str:
+    """The summary of a manual run: the pending version, the champion, what to do."""
+    champion = registry.champion(name)
+    stays = f"champion stays v{champion.version}" if champion else "no champion yet"
+    where = registry.version_uri(name, version)
+    return (
+        f"Registered {name} v{version} at {where} as the pending challenger; it "
+        f"waits for a person ({stays}): mlops registry approve --registry "
+        f"{registry.uri} --model-name {name} --version {version} --by NAME "
+        "--reason TEXT (or reject)."
+    )

@@ -7,6 +7,8 @@ Layout, on a local folder or any fsspec URI (``gs://``, ``s3://``, ``memory://``
                                                  schema, statistics
     <registry>/<model-name>/champion.json        {"version", "model_sha256",
                                                  "updated_at", "previous_version"}
+    <registry>/<model-name>/aliases/<alias>.json other aliases (:mod:`.aliases`)
+    <registry>/<model-name>/history/             one file per event (:mod:`.history`)
 
 A version is never modified once published, and a reader never sees half of one (how
 each storage back end guarantees it is in :mod:`mlops_suite.registry.store`).
@@ -20,8 +22,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +30,16 @@ from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
 from mlops_suite.atomic import json_bytes, write_bytes
 from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
 from mlops_suite.model_folder import describe
+from mlops_suite.registry.aliases import CHALLENGER, AliasFiles
+from mlops_suite.registry.history import (
+    APPROVED,
+    AUTO,
+    PENDING,
+    REGISTERED,
+    EventLog,
+    check_approval_mode,
+    check_promotable,
+)
 from mlops_suite.registry.names import is_model_name, validate_model_name
 from mlops_suite.registry.records import (
     Champion,
@@ -41,6 +52,7 @@ from mlops_suite.registry.store import (
     VersionTaken,
     copy_hashing,
     open_store,
+    reaching,
     version_dir,
 )
 
@@ -65,6 +77,9 @@ class ModelRegistry:
     def __init__(self, uri: str | os.PathLike[str]) -> None:
         self.uri = os.fspath(uri)
         self._store = open_store(self.uri)
+        # Append-only: events are added, never rewritten (see history.py).
+        self.events = EventLog(self._store)
+        self.alias_files = AliasFiles(self._store, self.events)
 
     def __repr__(self) -> str:
         return f"ModelRegistry({self.uri!r})"
@@ -189,14 +204,15 @@ class ModelRegistry:
         lineage: dict[str, Any],
         schema: dict[str, Any] | None = None,
         statistics: dict[str, Any] | None = None,
-        make_champion: bool = True,
+        approval: str = AUTO,
     ) -> Registration:
         """Add a model folder as the next version of ``name``.
 
         The model file is verified against the sha256 in the folder's metadata, copied
         with that metadata (plus ``version``, ``lineage``, ``schema``,
-        ``statistics``) into ``<name>/v<N>/`` with N = highest + 1, then made champion.
-        A model byte-identical to the champion adds no version.
+        ``statistics``) into ``<name>/v<N>/`` with N = highest + 1, then made champion
+        (``auto``) or the pending ``challenger`` (``manual``), with the history
+        events. A model byte-identical to the champion adds no version.
 
         Args:
             name: The model name (:func:`validate_model_name`).
@@ -208,20 +224,22 @@ class ModelRegistry:
                 are always set by the registry; other missing keys are ``None``.
             schema: The schema the training data was validated against.
             statistics: The training data's profile (the reference for monitoring).
-            make_champion: Whether to point ``champion.json`` at the new version.
+            approval: ``auto`` or ``manual`` (the lineage's ``approval_mode``).
 
         Returns:
-            The version and whether it was created.
+            The version, whether it was created, and its status.
 
         Raises:
             ModelNameError: The name breaks :func:`validate_model_name`'s rule.
             ModelFolderError: The folder holds no model file or several, or lacks
                 its metadata.
             ModelIntegrityError: The model file does not match its recorded sha256.
-            RegistryError: The registry is unreachable, or the champion could not be
-                updated after the version was published.
+            RegistryError: The approval mode is unknown, the registry is unreachable,
+                or the champion, alias or history could not be updated after the
+                version was published.
         """
         validate_model_name(name)
+        check_approval_mode(approval)
         folder = describe(model_dir)
         model_file, model_meta, sha = (
             folder.model_file,
@@ -245,45 +263,54 @@ class ModelRegistry:
             )
 
         record = dict(model_meta)
-        record.update(
-            lineage=complete_lineage(lineage, model_meta, sha),
-            schema=schema,
-            statistics=statistics,
+        full_lineage = complete_lineage(
+            {**lineage, "approval_mode": approval}, model_meta, sha
         )
+        record.update(lineage=full_lineage, schema=schema, statistics=statistics)
         version = self._publish(name, model_file, sha, record)
-        if make_champion:
-            previous = current.version if current is not None else None
-            try:
-                self._write_champion(name, version, sha, previous)
-            except Exception as exc:
-                raise RegistryError(
-                    f"Registered {name} v{version} in {self.uri} but could not "
-                    f"update {CHAMPION_FILE} ({exc}), so the champion is unchanged; "
-                    f"promote it with `mlops registry promote --model-name {name} "
-                    f"--version {version}`."
-                ) from exc
+        status = APPROVED if approval == AUTO else PENDING
+        try:
+            self._announce(name, version, sha, current, full_lineage, status)
+        except Exception as exc:
+            then = "approve" if status == PENDING else "promote"
+            raise RegistryError(
+                f"Registered {name} v{version} ({status}) in {self.uri} but could not "
+                f"update {CHAMPION_FILE}, its aliases or history ({exc}); {then} it "
+                f"with `mlops registry {then} --model-name {name} --version {version}`."
+            ) from exc
         return Registration(
-            version=version, created=True, uri=self.version_uri(name, version)
+            version=version,
+            created=True,
+            uri=self.version_uri(name, version),
+            status=status,
         )
 
-    def set_champion(self, name: str, version: int) -> Champion:
+    def set_champion(
+        self, name: str, version: int, *, actor: str = "", reason: str = ""
+    ) -> Champion:
         """Point ``champion.json`` at an existing version (promote or roll back).
 
-        The version's model file is verified first, so a damaged version never
-        becomes champion. A corrupt ``champion.json`` is simply replaced.
+        The version's model file and status are checked first, so a damaged,
+        pending (see :func:`.governance.approve`) or rejected version never becomes
+        champion. A corrupt ``champion.json`` is simply replaced. The history records
+        the change as ``promoted`` or ``rolled-back``.
 
         Args:
             name: The model name.
             version: The version to promote.
+            actor: Who promotes it (a person, or the pipeline run id).
+            reason: Why.
 
         Returns:
             The new champion.
 
         Raises:
-            RegistryError: The model or version does not exist.
+            RegistryError: The model or version does not exist, or it is pending or
+                rejected.
             ModelIntegrityError: The version's model file does not match its sha256.
         """
-        _, sha = self._recorded(name, version)
+        meta, sha = self._recorded(name, version)
+        check_promotable(name, version, meta.get("lineage") or {}, self.events)
         self._verify(name, version, sha)
         try:
             current = self.champion(name)
@@ -291,7 +318,24 @@ class ModelRegistry:
             current = None  # a corrupt pointer is what set_champion repairs
         previous = current.version if current and current.version != version else None
         with self._reaching(f"update the champion of {name!r}"):
-            return self._write_champion(name, version, sha, previous)
+            champion = self._write_champion(name, version, sha, previous)
+        if current is None or current.version != version:
+            self.events.champion_changed(name, version, previous, actor, reason)
+        return champion
+
+    def verify(self, name: str, version: int) -> None:
+        """Check a version's model file against the sha256 its metadata records.
+
+        Args:
+            name: The model name.
+            version: The version.
+
+        Raises:
+            RegistryError: The version does not exist or records no sha256.
+            ModelIntegrityError: The model file does not match it.
+        """
+        _, sha = self._recorded(name, version)
+        self._verify(name, version, sha)
 
     def fetch(
         self,
@@ -431,6 +475,29 @@ class ModelRegistry:
             f"after {_MAX_ATTEMPTS} attempts; too many registrations ran at once."
         )
 
+    def _announce(
+        self,
+        name: str,
+        version: int,
+        sha: str,
+        current: Champion | None,
+        lineage: dict[str, Any],
+        status: str,
+    ) -> None:
+        """Record a new version: champion (auto) or challenger (manual), and history."""
+        actor = str(lineage.get("pipeline_run_id") or "") or "unknown"
+        reason = str(lineage.get("approval_reason") or "")
+        self.events.append(
+            name, REGISTERED, version=version, actor=actor, reason=reason, status=status
+        )
+        if status == PENDING:
+            waits = "registered for a person's approval"
+            self.alias_files.set(name, CHALLENGER, version, actor=actor, reason=waits)
+            return
+        previous = current.version if current is not None else None
+        self._write_champion(name, version, sha, previous)
+        self.events.champion_changed(name, version, previous, actor, reason)
+
     def _write_champion(
         self, name: str, version: int, sha: str, previous: int | None
     ) -> Champion:
@@ -497,15 +564,6 @@ class ModelRegistry:
         held = f"it holds {', '.join(models)}" if models else "it holds no models yet"
         return RegistryError(f"Model {name!r} is not in registry {self.uri}; {held}.")
 
-    @contextmanager
-    def _reaching(self, action: str) -> Iterator[None]:
+    def _reaching(self, action: str) -> AbstractContextManager[None]:
         """Turn storage failures into one sentence; let meaningful ones through."""
-        try:
-            yield
-        except (MlopsError, FileNotFoundError, VersionTaken):
-            raise
-        except self._store.failures as exc:
-            raise RegistryError(
-                f"Could not {action} in registry {self.uri}: the registry is "
-                f"unreachable ({exc})."
-            ) from exc
+        return reaching(self._store, action)

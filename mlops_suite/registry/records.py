@@ -29,6 +29,7 @@ LINEAGE_KEYS = (
     "pipeline_run_id",
     "registered_at",
     "model_sha256",
+    "approval_mode",
 )
 
 
@@ -61,11 +62,14 @@ class Registration:
         version: The new version, or the champion's when the model was identical.
         created: Whether a new version was added.
         uri: Where the version lives (:meth:`ModelRegistry.version_uri`).
+        status: ``approved`` (it is the champion) or ``pending`` (the challenger,
+            waiting for a person's approval).
     """
 
     version: int
     created: bool
     uri: str
+    status: str = "approved"
 
 
 def now() -> str:

@@ -22,6 +22,8 @@ import logging
 import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +32,7 @@ import fsspec
 
 from mlops_suite.artifacts import METADATA_FILE, MODEL_FILE, VERSION_PREFIX
 from mlops_suite.atomic import staged_dir, write_bytes
-from mlops_suite.errors import ModelIntegrityError, RegistryError
+from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
 
 _LOG = logging.getLogger(__name__)
 
@@ -96,6 +98,18 @@ class Store(ABC):
         """Atomically replace a small file."""
 
     @abstractmethod
+    def create_new(self, data: bytes, *parts: str) -> None:
+        """Create a small file that must not exist yet; FileExistsError if it does.
+
+        Used to claim a number: only the name matters, so on object stores a
+        reader may briefly see the file before its content.
+        """
+
+    @abstractmethod
+    def remove_file(self, *parts: str) -> None:
+        """Delete a small file; FileNotFoundError when it does not exist."""
+
+    @abstractmethod
     def publish(
         self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
     ) -> None:
@@ -149,6 +163,16 @@ class LocalStore(Store):
 
     def replace_file(self, data: bytes, *parts: str) -> None:
         write_bytes(self._path(*parts), data)
+
+    def create_new(self, data: bytes, *parts: str) -> None:
+        path = self._path(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+
+    def remove_file(self, *parts: str) -> None:
+        self._path(*parts).unlink()
 
     def publish(
         self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
@@ -213,6 +237,29 @@ class FsspecStore(Store):
     def replace_file(self, data: bytes, *parts: str) -> None:
         self.fs.pipe_file(self._path(*parts), data)
 
+    def create_new(self, data: bytes, *parts: str) -> None:
+        path = self._path(*parts)
+        try:
+            with self.fs.open(path, "xb") as handle:
+                handle.write(data)
+        except (ValueError, NotImplementedError):
+            # Older gcsfs/s3fs have no exclusive create: check, then write. Two
+            # writers in the same instant could then both succeed.
+            if self.fs.exists(path):
+                raise FileExistsError(path) from None
+            _LOG.warning(
+                "%s cannot create files exclusively; concurrent writers are not "
+                "guarded (upgrade gcsfs/s3fs).",
+                self.uri,
+            )
+            self.fs.pipe_file(path, data)
+
+    def remove_file(self, *parts: str) -> None:
+        path = self._path(*parts)
+        if not self.fs.exists(path):
+            raise FileNotFoundError(path)
+        self.fs.rm_file(path)
+
     def publish(
         self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
     ) -> None:
@@ -233,26 +280,12 @@ class FsspecStore(Store):
             raise
 
     def _claim(self, name: str, folder: str) -> None:
-        claim = self._path(name, _CLAIMS_DIR, folder)
         # Only read by people looking at a stuck claim.
         payload = datetime.now(UTC).isoformat(timespec="seconds").encode()
         try:
-            with self.fs.open(claim, "xb") as handle:
-                handle.write(payload)
+            self.create_new(payload, name, _CLAIMS_DIR, folder)
         except FileExistsError:
             raise VersionTaken from None
-        except (ValueError, NotImplementedError):
-            # Older gcsfs/s3fs have no exclusive create: check, then write. Two
-            # registrations in the same instant could then collide.
-            if self.fs.exists(claim):
-                raise VersionTaken from None
-            _LOG.warning(
-                "%s cannot create files exclusively; concurrent registrations of %s "
-                "are not guarded (upgrade gcsfs/s3fs).",
-                self.uri,
-                name,
-            )
-            self.fs.pipe_file(claim, payload)
         if self.fs.exists(self._path(name, folder, METADATA_FILE)):
             raise VersionTaken  # published by a writer that did not claim
 
@@ -302,6 +335,31 @@ def open_store(uri: str) -> Store:
     if isinstance(fs, fsspec.implementations.local.LocalFileSystem):
         return LocalStore(uri, Path(root))
     return FsspecStore(uri, fs, root)
+
+
+@contextmanager
+def reaching(store: Store, action: str) -> Iterator[None]:
+    """Turn the store's failures into one sentence; let meaningful ones through.
+
+    Args:
+        store: The store being used.
+        action: What was being done, e.g. ``read the champion of 'penguins'``.
+
+    Yields:
+        Nothing; the body does the storage work.
+
+    Raises:
+        RegistryError: The body failed with one of the store's failures.
+    """
+    try:
+        yield
+    except (MlopsError, FileNotFoundError, VersionTaken):
+        raise
+    except store.failures as exc:
+        raise RegistryError(
+            f"Could not {action} in registry {store.uri}: the registry is "
+            f"unreachable ({exc})."
+        ) from exc
 
 
 def version_dir(version: int) -> str:

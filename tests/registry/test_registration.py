@@ -10,13 +10,15 @@ import pytest
 from mlops_suite.data.schema import schema_sha256
 from mlops_suite.errors import RegistryError
 from mlops_suite.registration import register_approved
-from mlops_suite.registry import ModelRegistry
+from mlops_suite.registry import ModelRegistry, Registration
 
 SCHEMA = {"features": [{"name": "x0", "type": "numeric"}]}
 STATISTICS = {"rows": 6, "columns": {}}
 
 
-def register(registry: Path, folder: Path, decision: dict) -> object:
+def register(
+    registry: Path, folder: Path, decision: dict, approval: str = "auto"
+) -> Registration:
     return register_approved(
         str(registry),
         "demo",
@@ -27,6 +29,7 @@ def register(registry: Path, folder: Path, decision: dict) -> object:
         statistics=STATISTICS,
         component_image="example/image:1",
         pipeline_run_id="run-7",
+        approval=approval,
     )
 
 
@@ -37,7 +40,7 @@ def test_an_approved_model_is_registered_with_the_pipelines_lineage(
     result = register(
         tmp_path / "registry", folder, {"approved": True, "reason": "Approved: ok."}
     )
-    assert result.version == 1 and result.created
+    assert result.version == 1 and result.created and result.status == "approved"
     lineage = ModelRegistry(str(tmp_path / "registry")).lineage("demo", 1)
     assert lineage["approval_reason"] == "Approved: ok."
     assert lineage["metrics"] == {"accuracy": 1.0}
@@ -62,3 +65,34 @@ def test_a_model_without_approval_changes_nothing(
         register(registry, make_model_folder(), decision)
     assert decision["reason"] in str(caught.value)
     assert not registry.exists() or ModelRegistry(str(registry)).versions("demo") == []
+
+
+def test_manual_approval_registers_a_pending_challenger_with_the_run_as_actor(
+    tmp_path: Path, make_model_folder: Callable[..., Path]
+) -> None:
+    approved = {"approved": True, "reason": "Approved: ok."}
+    register(tmp_path / "registry", make_model_folder(c=1.0), approved)
+
+    result = register(
+        tmp_path / "registry", make_model_folder(c=0.1), approved, approval="manual"
+    )
+
+    registry = ModelRegistry(str(tmp_path / "registry"))
+    assert (result.version, result.created, result.status) == (2, True, "pending")
+    champion = registry.champion("demo")
+    assert champion is not None and champion.version == 1
+    registered = [e for e in registry.events.read("demo") if e.version == 2]
+    assert [(e.event, e.actor) for e in registered] == [
+        ("registered", "run-7"),
+        ("alias-set", "run-7"),
+    ]
+    assert registered[0].reason == "Approved: ok."
+
+
+def test_an_unknown_approval_mode_is_refused_before_anything_is_written(
+    tmp_path: Path, make_model_folder: Callable[..., Path]
+) -> None:
+    approved = {"approved": True, "reason": "Approved: ok."}
+    with pytest.raises(RegistryError, match=r"^approval is 'Manual'; expected"):
+        register(tmp_path / "registry", make_model_folder(), approved, "Manual")
+    assert not (tmp_path / "registry").exists()

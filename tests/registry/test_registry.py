@@ -146,19 +146,6 @@ def test_identical_model_adds_no_version(
     assert (Path(registry.uri) / NAME / CHAMPION_FILE).read_bytes() == champion_before
 
 
-def test_make_champion_false_publishes_without_promoting(
-    registry: ModelRegistry, make_model_folder: Callable[..., Path]
-) -> None:
-    registry.register(NAME, make_model_folder(c=1.0), lineage=_lineage())
-    result = registry.register(
-        NAME, make_model_folder(c=0.1), lineage=_lineage(), make_champion=False
-    )
-
-    champion = registry.champion(NAME)
-    assert result.created and result.version == 2
-    assert champion is not None and champion.version == 1
-
-
 def test_crash_while_publishing_leaves_no_version_and_champion_unchanged(
     registry: ModelRegistry,
     make_model_folder: Callable[..., Path],
@@ -177,7 +164,11 @@ def test_crash_while_publishing_leaves_no_version_and_champion_unchanged(
     monkeypatch.undo()
 
     assert registry.versions(NAME) == [1]
-    assert sorted(p.name for p in model_root.iterdir()) == [CHAMPION_FILE, "v1"]
+    assert sorted(p.name for p in model_root.iterdir()) == [
+        CHAMPION_FILE,
+        "history",
+        "v1",
+    ]
     assert (model_root / CHAMPION_FILE).read_bytes() == champion_before
 
 
@@ -207,7 +198,12 @@ def test_failed_champion_update_keeps_the_old_champion_file_whole(
     # The old pointer is intact and no temporary file is left beside it; v2 is a
     # complete version that can be promoted by hand.
     assert (model_root / CHAMPION_FILE).read_bytes() == champion_before
-    assert sorted(p.name for p in model_root.iterdir()) == [CHAMPION_FILE, "v1", "v2"]
+    assert sorted(p.name for p in model_root.iterdir()) == [
+        CHAMPION_FILE,
+        "history",
+        "v1",
+        "v2",
+    ]
     assert registry.set_champion(NAME, 2).version == 2
 
 

@@ -46,7 +46,7 @@ def registry(tmp_path: Path, penguins: pd.DataFrame) -> Path:
         [("to_array", FunctionTransformer(np.asarray)), ("model", LogisticRegression())]
     ).fit(np.array([[0.0], [1.0], [2.0], [3.0]]), ["a", "a", "b", "b"])
     save_model(_OldModel(old), tmp_path / "old")
-    models.register(NAME, tmp_path / "old", lineage={}, make_champion=False)
+    models.register(NAME, tmp_path / "old", lineage={}, approval="manual")
     return uri
 
 
@@ -87,8 +87,9 @@ def test_list_flags_the_refused_version_only(
     common = ["--registry", str(registry), "--model-name", NAME]
     code, out, _ = _run(capsys, "registry", "list", *common)
     assert code == 0
-    assert re.match(r"\* v1 +\S+ +[0-9a-f]{12} {4}ok$", out[0])
-    assert re.match(r"  v2 +\S+ +[0-9a-f]{12}  ! $", out[1])
+    # version, status, aliases, registered at, sha256, KServe flag, approval reason
+    assert re.match(r"\* v1 +approved +champion +\S+ +[0-9a-f]{12} {4}ok$", out[0])
+    assert re.match(r"  v2 +pending +challenger +\S+ +[0-9a-f]{12}  ! $", out[1])
     assert out[2:] == [
         "! v2: refused by KServe's restricted unpickler: numpy.asarray "
         f'(see README.md, "{README_SECTION}")'
@@ -104,7 +105,7 @@ def test_a_model_file_changed_since_registration_is_not_checked_and_says_why(
     common = ["--registry", str(registry), "--model-name", NAME]
     code, out, _ = _run(capsys, "registry", "list", *common)
     assert code == 0
-    assert out[1].split()[3] == "?"
+    assert out[1].split()[5] == "?"
     assert out[2].startswith("? v2: not checked against KServe's restricted unpickler:")
     assert "sha256" in out[2]
 

@@ -163,7 +163,9 @@ def _check_demo(out: subprocess.CompletedProcess[str], here: Path) -> None:
 def _check_list(out: subprocess.CompletedProcess[str], here: Path) -> None:
     # v1 is the champion (*) and loads in KServe's stock sklearn server (no "!").
     lines = out.stdout.splitlines()
-    assert re.match(r"\* v1 +\S+ +[0-9a-f]{12} {4}Approved", lines[0]), out.stdout
+    assert re.match(
+        r"\* v1 +approved +champion +\S+ +[0-9a-f]{12} {4}Approved", lines[0]
+    ), out.stdout
     assert not any(line.startswith(("!", "?")) for line in lines), out.stdout
 
 

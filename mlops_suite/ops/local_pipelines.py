@@ -61,6 +61,7 @@ def run_training(
     slice_column: str | None = None,
     thresholds: Mapping[str, Any] | None = None,
     max_regression: float | None = None,
+    intended_use: str | None = None,
 ) -> PipelineOutcome:
     """Runs the training pipeline locally: train, evaluate, approve and register.
 
@@ -81,6 +82,7 @@ def run_training(
         thresholds: Approval bounds, e.g. ``{"min_roc_auc": 0.9}``.
         max_regression: Tolerated relative drop against the champion (the
             pipeline's default when None).
+        intended_use: What the model is for, written into its model card.
 
     Returns:
         The outcome: the version registered, or why none was.
@@ -106,6 +108,7 @@ def run_training(
         "tune": tune,
         "seed": seed,
         "slice_column": slice_column or "",
+        "intended_use": intended_use or "",
     }
     if thresholds is not None:
         arguments["thresholds_json"] = json.dumps(thresholds, sort_keys=True)
@@ -142,6 +145,7 @@ def run_continuous_training(
     label_column: str = "label",
     force: bool = False,
     drift_thresholds: Mapping[str, Any] | None = None,
+    intended_use: str | None = None,
 ) -> PipelineOutcome:
     """Runs continuous training locally: check drift and decay, retrain if it moved.
 
@@ -156,6 +160,7 @@ def run_continuous_training(
         label_column: The labels' column.
         force: Retrain whatever the data says.
         drift_thresholds: Drift thresholds; the defaults when None or empty.
+        intended_use: What a retrained model is for, written into its model card.
 
     Returns:
         The outcome: why the run retrained or not, and the new champion if any.
@@ -182,6 +187,7 @@ def run_continuous_training(
         "drift_thresholds_json": json.dumps(drift_thresholds)
         if drift_thresholds
         else "",
+        "intended_use": intended_use or "",
     }
     run = run_locally(
         build_continuous_training_pipeline(), arguments, pipeline_root=pipeline_root

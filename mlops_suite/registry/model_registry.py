@@ -4,7 +4,8 @@ Layout, on a local folder or any fsspec URI (``gs://``, ``s3://``, ``memory://``
 
     <registry>/<model-name>/v<N>/model.joblib
     <registry>/<model-name>/v<N>/metadata.json   model metadata + version, lineage,
-                                                 schema, statistics
+                                                 schema, statistics, explanation
+    <registry>/<model-name>/v<N>/model_card.md   the card, built from metadata.json
     <registry>/<model-name>/champion.json        {"version", "model_sha256",
                                                  "updated_at", "previous_version"}
 
@@ -20,14 +21,21 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
+from mlops_suite.artifacts import (
+    CHAMPION_FILE,
+    METADATA_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+)
 from mlops_suite.atomic import json_bytes, write_bytes
 from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
+from mlops_suite.explanation import EXPLANATION_KEY
+from mlops_suite.model_card import build_model_card
 from mlops_suite.model_folder import describe
 from mlops_suite.registry.names import is_model_name, validate_model_name
 from mlops_suite.registry.records import (
@@ -189,14 +197,16 @@ class ModelRegistry:
         lineage: dict[str, Any],
         schema: dict[str, Any] | None = None,
         statistics: dict[str, Any] | None = None,
+        explanation: Mapping[str, Any] | None = None,
         make_champion: bool = True,
     ) -> Registration:
         """Add a model folder as the next version of ``name``.
 
         The model file is verified against the sha256 in the folder's metadata, copied
         with that metadata (plus ``version``, ``lineage``, ``schema``,
-        ``statistics``) into ``<name>/v<N>/`` with N = highest + 1, then made champion.
-        A model byte-identical to the champion adds no version.
+        ``statistics``, ``explanation``) into ``<name>/v<N>/`` with N = highest + 1,
+        beside a ``model_card.md`` built from that metadata, then made champion. A
+        model byte-identical to the champion adds no version.
 
         Args:
             name: The model name (:func:`validate_model_name`).
@@ -208,6 +218,8 @@ class ModelRegistry:
                 are always set by the registry; other missing keys are ``None``.
             schema: The schema the training data was validated against.
             statistics: The training data's profile (the reference for monitoring).
+            explanation: What the model relies on (``permutation_importance``),
+                stored as the version's ``explanation``.
             make_champion: Whether to point ``champion.json`` at the new version.
 
         Returns:
@@ -250,6 +262,8 @@ class ModelRegistry:
             schema=schema,
             statistics=statistics,
         )
+        if explanation is not None:
+            record[EXPLANATION_KEY] = dict(explanation)
         version = self._publish(name, model_file, sha, record)
         if make_champion:
             previous = current.version if current is not None else None
@@ -414,8 +428,19 @@ class ModelRegistry:
             with self._reaching(f"list the versions of {name!r}"):
                 version = max(self._store.taken_versions(name), default=0) + 1
             record["version"] = version
+            metadata = json_bytes(record)
+            # Built from the metadata as it will be read back, so rebuilding the
+            # card from metadata.json later gives the same text.
+            card = build_model_card(json.loads(metadata), model_name=name)
             try:
-                self._store.publish(name, version, model_file, sha, json_bytes(record))
+                self._store.publish(
+                    name,
+                    version,
+                    model_file,
+                    sha,
+                    metadata,
+                    extra_files={MODEL_CARD_FILE: card.encode()},
+                )
             except VersionTaken:
                 continue  # another registration won this number: take the next one
             except MlopsError:

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -97,9 +98,19 @@ class Store(ABC):
 
     @abstractmethod
     def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
+        self,
+        name: str,
+        version: int,
+        model_file: Path,
+        sha: str,
+        metadata: bytes,
+        extra_files: Mapping[str, bytes] | None = None,
     ) -> None:
-        """Create ``<name>/v<version>/``; VersionTaken when the number is in use."""
+        """Create ``<name>/v<version>/``; VersionTaken when the number is in use.
+
+        ``extra_files`` (file name -> bytes, e.g. the model card) are published with
+        the version: they are there by the time it is visible.
+        """
 
 
 class LocalStore(Store):
@@ -151,7 +162,13 @@ class LocalStore(Store):
         write_bytes(self._path(*parts), data)
 
     def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
+        self,
+        name: str,
+        version: int,
+        model_file: Path,
+        sha: str,
+        metadata: bytes,
+        extra_files: Mapping[str, bytes] | None = None,
     ) -> None:
         target = self._path(name, version_dir(version))
         try:
@@ -164,6 +181,8 @@ class LocalStore(Store):
                     dst.flush()
                     os.fsync(dst.fileno())
                 _check_copied(model_file, sha, copied)
+                for file_name, data in (extra_files or {}).items():
+                    write_bytes(staging / file_name, data)
                 write_bytes(staging / METADATA_FILE, metadata)
         except FileExistsError:
             raise VersionTaken from None
@@ -214,22 +233,33 @@ class FsspecStore(Store):
         self.fs.pipe_file(self._path(*parts), data)
 
     def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
+        self,
+        name: str,
+        version: int,
+        model_file: Path,
+        sha: str,
+        metadata: bytes,
+        extra_files: Mapping[str, bytes] | None = None,
     ) -> None:
         folder = version_dir(version)
         self._claim(name, folder)
         model_path = self._path(name, folder, MODEL_FILE)
+        written = [model_path]
         try:
             with model_file.open("rb") as src, self.fs.open(model_path, "wb") as dst:
                 copied = copy_hashing(src, dst)
             _check_copied(model_file, sha, copied)
+            for file_name, data in (extra_files or {}).items():
+                written.append(self._path(name, folder, file_name))
+                self.fs.pipe_file(written[-1], data)
             # Written last: its existence is what makes the version visible.
             self.fs.pipe_file(self._path(name, folder, METADATA_FILE), metadata)
         except BaseException:
-            try:
-                self.fs.rm_file(model_path)
-            except Exception:  # best effort: the version stays invisible regardless
-                pass
+            for path in written:
+                try:
+                    self.fs.rm_file(path)
+                except Exception:  # best effort: the version stays invisible anyway
+                    pass
             raise
 
     def _claim(self, name: str, folder: str) -> None:

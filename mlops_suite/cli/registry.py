@@ -1,4 +1,5 @@
-"""``mlops registry show|list|promote``: inspect the registry, move the champion."""
+"""``mlops registry show|list|promote|compare``: inspect the registry, move the
+champion, compare versions."""
 
 from __future__ import annotations
 
@@ -34,6 +35,32 @@ def add_registry(commands: Commands) -> None:
     promote.add_argument("--model-name", required=True)
     promote.add_argument("--version", type=int, required=True)
     promote.set_defaults(handler=_promote)
+    compare = registry_commands.add_parser(
+        "compare",
+        help="versions side by side; writes compare.html with a plot per metric",
+    )
+    compare.add_argument("--registry", required=True)
+    compare.add_argument("--model-name", required=True)
+    compare.add_argument(
+        "--versions", type=_version_list, help="e.g. 1,3,5 (default: every version)"
+    )
+    compare.add_argument(
+        "--output", default=".", help="folder for compare.html (default: %(default)s)"
+    )
+    compare.set_defaults(handler=_compare)
+
+
+def _version_list(text: str) -> list[int]:
+    """``--versions 1,3,5``, refused in one sentence otherwise."""
+    try:
+        versions = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        versions = []
+    if not versions or any(version < 1 for version in versions):
+        raise argparse.ArgumentTypeError(
+            f"expected version numbers separated by commas, like 1,3,5: {text!r}"
+        )
+    return versions
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -69,4 +96,18 @@ def _promote(args: argparse.Namespace) -> int:
         args.model_name, args.version
     )
     print(f"{args.model_name}: champion is now v{champion.version}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from mlops_suite.comparison import compare_versions
+
+    table, page = compare_versions(
+        absolute(args.registry),
+        args.model_name,
+        versions=args.versions,
+        output_dir=absolute(args.output),
+    )
+    print(table)
+    print(f"mlops: comparison written to {page}")
     return 0

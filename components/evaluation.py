@@ -1,4 +1,4 @@
-"""Evaluation component: metrics on the held-out split, sliced, with a report."""
+"""Evaluation component: metrics on the held-out split, sliced, explained, reported."""
 
 from kfp.dsl import (
     HTML,
@@ -20,8 +20,12 @@ def evaluate_model(
     classification_metrics: Output[ClassificationMetrics],
     report: Output[HTML],
     evaluation: Output[Artifact],
+    seed: int = 0,
 ) -> None:
-    """Scores the model on the held-out test split.
+    """Scores the model on the held-out test split and measures what it relies on.
+
+    Each original column's permutation importance (the drop of the primary metric
+    when the column is shuffled, repeated and seeded) is recorded with the metrics.
 
     Args:
         model: The trained model folder.
@@ -33,23 +37,25 @@ def evaluate_model(
         classification_metrics: The confusion matrix and ROC curve (classification
             only).
         report: Plots and tables of the same, for people.
-        evaluation: Everything above as ``evaluation.json``, read by the approval gate.
+        evaluation: Everything above as ``evaluation.json``, read by the approval gate
+            and recorded at registration (the importance under ``explanation``).
+        seed: Seeds the shuffles of the permutation importance.
     """
     from mlops_suite.artifacts import DATASET_FILE, EVALUATION_FILE
     from mlops_suite.components.step import failing_clearly, write_json, write_text
     from mlops_suite.data.ingest import read_dataset
+    from mlops_suite.evaluation.importance import explain
     from mlops_suite.evaluation.metrics import evaluate
     from mlops_suite.evaluation.report import render_evaluation_html
     from mlops_suite.model_folder import load_model
 
     with failing_clearly("evaluate_model"):
         loaded = load_model(model.path)
+        rows = read_dataset(f"{test.path}/{DATASET_FILE}")
         result = evaluate(
-            loaded.pipeline,
-            loaded.metadata,
-            read_dataset(f"{test.path}/{DATASET_FILE}"),
-            slice_column=slice_column or None,
+            loaded.pipeline, loaded.metadata, rows, slice_column=slice_column or None
         )
+        result.explanation = explain(loaded.pipeline, loaded.metadata, rows, seed=seed)
     payload = result.to_dict()
     for name, value in payload["metrics"].items():
         if value is not None:

@@ -32,15 +32,21 @@ from mlops_suite.components import (
 DEFAULT_IMAGE = f"ghcr.io/kfp-mlops-suite/components:{__version__}"
 
 
-def use_given_params(params_json: str) -> str:
+def use_given_params(
+    params_json: str,
+    ranked_trials: dsl.OutputPath(str),  # type: ignore[valid-type]
+) -> str:
     """Passes the given hyperparameters through when no trials run.
 
     Args:
         params_json: Hyperparameters as a JSON object.
+        ranked_trials: An empty JSON list: no trial chose the parameters.
 
     Returns:
         The same JSON object.
     """
+    with open(ranked_trials, "w", encoding="utf-8") as handle:
+        handle.write("[]")
     return params_json
 
 

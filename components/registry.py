@@ -2,7 +2,7 @@
 
 from typing import NamedTuple
 
-from kfp.dsl import Artifact, Input, Metrics, Model, Output
+from kfp.dsl import Artifact, Input, Markdown, Metrics, Model, Output
 
 # Spelled out in each signature: KFP ships only a component's own source to the step,
 # so a return type defined beside it would not exist there.
@@ -19,20 +19,24 @@ def register_model(
     component_image: str,
     pipeline_run_id: str,
     registration: Output[Metrics],
+    model_card: Output[Markdown],
     approval: str = "auto",
+    trials_json: str = "[]",
+    intended_use: str = "",
 ) -> NamedTuple(  # type: ignore[valid-type]
     "Registered", [("version", int), ("new_version", bool)]
 ):
     """Adds the approved model to the registry: the champion, or a pending challenger.
 
-    Writes ``<registry>/<model_name>/v<N>/model.joblib`` and ``metadata.json`` with
-    the lineage (data and schema hashes, hyperparameters, metrics, approval reason,
-    package version, git commit, component image, pipeline run, time), then, with
-    ``auto`` approval, points ``champion.json`` at it atomically; with ``manual``
-    approval it becomes the ``challenger`` (status pending) and waits for
-    ``mlops registry approve``. Each change is recorded in the registry's history
-    with the pipeline run as its actor. A model byte-identical to the champion adds
-    no version.
+    Writes ``<registry>/<model_name>/v<N>/model.joblib``, ``metadata.json`` with
+    the lineage (data and schema hashes, hyperparameters, metrics overall and per
+    slice, approval reason and checks, every tuning trial, intended use, library
+    versions, git commit, component image, pipeline run, time) and the permutation
+    importance (``explanation``), and ``model_card.md``; then, with ``auto``
+    approval, points ``champion.json`` at it atomically; with ``manual`` approval it
+    becomes the ``challenger`` (status pending) and waits for ``mlops registry
+    approve``. Each change is recorded in the registry's history with the pipeline
+    run as its actor. A model byte-identical to the champion adds no version.
 
     Args:
         model: The approved model folder.
@@ -45,14 +49,21 @@ def register_model(
         component_image: The image the components ran in.
         pipeline_run_id: The run that produced the model.
         registration: The registered version, whether it is new, and its status.
+        model_card: The version's model card (the champion's when no version was
+            added).
         approval: ``auto`` (the gate's approval promotes) or ``manual`` (a person
             approves).
+        trials_json: Every hyperparameter trial of the run as a JSON list, best
+            first; ``[]`` when the run did not tune.
+        intended_use: What the model is for, shown in the model card; empty when
+            not given.
 
     Returns:
         ``version``: the champion's version after registration, or the pending
         challenger's; ``new_version``: whether this run added it (False for a model
         byte-identical to the champion).
     """
+    import json
     from collections import namedtuple
 
     from mlops_suite.artifacts import (
@@ -61,22 +72,30 @@ def register_model(
         SCHEMA_FILE,
         STATISTICS_FILE,
     )
-    from mlops_suite.components.step import failing_clearly, read_json
+    from mlops_suite.components.step import failing_clearly, read_json, write_text
+    from mlops_suite.model_card import build_model_card
     from mlops_suite.registration import register_approved
+    from mlops_suite.registry import ModelRegistry
 
     with failing_clearly("register_model"):
+        evaluated = read_json(evaluation.path, EVALUATION_FILE)
         result = register_approved(
             registry_uri,
             model_name,
             model.path,
             decision=read_json(blessing.path, BLESSING_FILE),
-            metrics=read_json(evaluation.path, EVALUATION_FILE)["metrics"],
+            metrics=evaluated["metrics"],
             schema=read_json(schema.path, SCHEMA_FILE),
             statistics=read_json(statistics.path, STATISTICS_FILE),
             component_image=component_image,
             pipeline_run_id=pipeline_run_id,
             approval=approval,
+            evaluation=evaluated,
+            trials=json.loads(trials_json or "[]"),
+            intended_use=intended_use,
         )
+        registered = ModelRegistry(registry_uri).metadata(model_name, result.version)
+    write_text(model_card.path, build_model_card(registered, model_name=model_name))
     registration.log_metric("version", result.version)
     registration.log_metric("new_version", 1.0 if result.created else 0.0)
     registration.metadata.update(

@@ -8,7 +8,16 @@ with ``dsl.Collected`` into :func:`select_best_trial`; the winner's parameters f
 
 from typing import List
 
-from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+from kfp.dsl import (
+    Artifact,
+    Dataset,
+    Input,
+    Markdown,
+    Metrics,
+    Model,
+    Output,
+    OutputPath,
+)
 
 
 def propose_trials(estimator: str, task: str, params_json: str) -> List[str]:
@@ -87,12 +96,18 @@ def run_trial(
     )
 
 
-def select_best_trial(trials: List[str], report: Output[Markdown]) -> str:
+def select_best_trial(
+    trials: List[str],
+    report: Output[Markdown],
+    ranked_trials: OutputPath(str),  # type: ignore[valid-type]
+) -> str:
     """Picks the trial with the best validation score.
 
     Args:
         trials: Every trial's JSON result, collected from the parallel trials.
         report: A table of every trial's parameters and score, best first.
+        ranked_trials: Every trial (rank, parameters, metric, score, whether it was
+            selected) as a JSON list, best first; registration records it.
 
     Returns:
         The best trial's hyperparameters as a JSON object.
@@ -104,12 +119,14 @@ def select_best_trial(trials: List[str], report: Output[Markdown]) -> str:
         TrialResult,
         render_trials_markdown,
         select_best,
+        trial_records,
     )
 
     with failing_clearly("select_best_trial"):
         results = [TrialResult(**json.loads(item)) for item in trials]
         best = select_best(results)
     write_text(report.path, render_trials_markdown(results, best))
+    write_text(ranked_trials, json.dumps(trial_records(results, best), sort_keys=True))
     return json.dumps(best.params, sort_keys=True)
 
 

@@ -25,8 +25,10 @@ EVALUATION_FILE = "evaluation.json"
 BLESSING_FILE = "blessing.json"
 TRIAL_FILE = "trial.json"
 
-# Registry layout: <registry>/<model-name>/v<N>/{model.joblib, metadata.json}.
+# Registry layout: <registry>/<model-name>/v<N>/{model.joblib, metadata.json,
+# model_card.md}; the card's name must never end like a model file.
 CHAMPION_FILE = "champion.json"
+MODEL_CARD_FILE = "model_card.md"
 VERSION_PREFIX = "v"
 
 # Column types used by schemas, metadata and training.

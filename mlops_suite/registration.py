@@ -2,15 +2,19 @@
 
 The registry stores whatever it is handed; the rules of the pipeline's registration
 step live here: only a model the gate approved is registered, and the lineage records
-what only the pipeline knows (schema, metrics, the approval reason, the image and run
-that made it). The registry adds the data hash, hyperparameters, package version, git
-commit, model hash and time itself. With ``manual`` approval the version waits, as the
+what only the pipeline knows (schema, metrics per slice, the approval reason and
+checks, the champion it was compared with, every tuning trial, the intended use, the
+image, run and library versions that made it). The registry adds the data hash,
+hyperparameters, package version, git commit, model hash and time itself, and writes
+the model card from all of it. With ``manual`` approval the version waits, as the
 pending ``challenger``, for a person to approve it; the champion is left alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import platform
+from collections.abc import Mapping, Sequence
+from importlib import metadata as package_metadata
 from typing import Any
 
 from mlops_suite.data.schema import schema_sha256
@@ -35,6 +39,9 @@ def register_approved(
     component_image: str = "",
     pipeline_run_id: str = "",
     approval: str = AUTO,
+    evaluation: Mapping[str, Any] | None = None,
+    trials: Sequence[Mapping[str, Any]] = (),
+    intended_use: str = "",
 ) -> Registration:
     """Registers an approved model folder: the champion, or a pending challenger.
 
@@ -54,6 +61,13 @@ def register_approved(
             events.
         approval: ``auto`` (the new version becomes champion) or ``manual`` (it
             becomes the pending ``challenger`` and waits for a person).
+        evaluation: The whole evaluation (``evaluation.json``): its slices and
+            class support go into the lineage, its ``explanation`` into the
+            version's metadata.
+        trials: Every hyperparameter trial of the run, best first
+            (:func:`mlops_suite.tuning.trial_records`); empty when it did not tune.
+        intended_use: What the model is for, in the card's words; empty when not
+            given.
 
     Returns:
         The version (the champion's, or the pending challenger's), whether it is
@@ -69,12 +83,19 @@ def register_approved(
             f"model {model_name!r} was not approved, so it is not registered: "
             f"{decision.get('reason', 'no reason recorded')}"
         )
+    evaluation = evaluation or {}
     lineage = {
         "schema_sha256": schema_sha256(schema),
         "metrics": dict(metrics),
         "approval_reason": decision["reason"],
+        "approval_checks": list(decision.get("checks") or []),
+        "compared_with_version": decision.get("champion_version"),
         "component_image": component_image,
         "pipeline_run_id": pipeline_run_id,
+        "intended_use": intended_use.strip() or None,
+        "evaluation": _evaluation_summary(evaluation),
+        "tuning_trials": [dict(trial) for trial in trials] or None,
+        "library_versions": library_versions(),
     }
     return ModelRegistry(registry_uri).register(
         model_name,
@@ -83,4 +104,48 @@ def register_approved(
         schema=schema,
         statistics=statistics,
         approval=approval,
+        explanation=evaluation.get("explanation"),
     )
+
+
+def _evaluation_summary(evaluation: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the card needs of an evaluation besides the overall metrics."""
+    if not evaluation:
+        return None
+    matrix = evaluation.get("confusion_matrix") or {}
+    support = {
+        str(label): int(sum(row))
+        for label, row in zip(
+            matrix.get("labels") or [], matrix.get("matrix") or [], strict=False
+        )
+    }
+    return {
+        "n_rows": evaluation.get("n_rows"),
+        "primary_metric": evaluation.get("primary_metric"),
+        "slice_column": evaluation.get("slice_column"),
+        "slices": evaluation.get("slices") or {},
+        "class_support": support or None,
+    }
+
+
+# Recorded with every version: the model's pickle is only as portable as these.
+_LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Python's and the model libraries' versions in the running environment.
+
+    The register step runs in the same image as training, so these are the
+    versions the model was fitted and pickled with.
+
+    Returns:
+        ``{"python": ..., "scikit-learn": ..., ...}``; None for a library that is
+        not installed.
+    """
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            found[name] = package_metadata.version(name)
+        except package_metadata.PackageNotFoundError:
+            found[name] = None
+    return found

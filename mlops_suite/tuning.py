@@ -155,6 +155,31 @@ def select_best(trials: Sequence[TrialResult]) -> TrialResult:
     return rank_trials(trials)[0]
 
 
+def trial_records(
+    trials: Sequence[TrialResult], best: TrialResult
+) -> list[dict[str, Any]]:
+    """Every trial as the lineage records it, best first.
+
+    Args:
+        trials: All trial results.
+        best: The selected trial.
+
+    Returns:
+        ``{"rank", "params", "metric", "score", "selected"}`` per trial, so a
+        registered version can be traced to the trial that chose its parameters.
+    """
+    return [
+        {
+            "rank": rank,
+            "params": dict(trial.params),
+            "metric": trial.metric,
+            "score": trial.score,
+            "selected": trial == best,
+        }
+        for rank, trial in enumerate(rank_trials(trials), start=1)
+    ]
+
+
 def render_trials_markdown(trials: Sequence[TrialResult], best: TrialResult) -> str:
     """Renders every trial as a Markdown table, best first, the winner marked.
 

@@ -81,6 +81,7 @@ def build_continuous_training_pipeline(
         test_fraction: float = 0.2,
         validation_fraction: float = 0.2,
         slice_column: str = "",
+        intended_use: str = "",
         thresholds_json: str = DEFAULT_THRESHOLDS,
         max_regression: float = 0.01,
         unseen_tolerance: float = -1.0,
@@ -117,6 +118,7 @@ def build_continuous_training_pipeline(
             test_fraction: Share of rows held out for evaluation and approval.
             validation_fraction: Share of rows held out for trials (when tuning).
             slice_column: A categorical feature to slice the metrics by.
+            intended_use: What the model is for, written into its model card.
             thresholds_json: Absolute approval bounds as a JSON object.
             max_regression: Tolerated relative drop against the champion.
             unseen_tolerance: Share of unseen categories tolerated in every
@@ -161,6 +163,7 @@ def build_continuous_training_pipeline(
                 test_fraction=test_fraction,
                 validation_fraction=validation_fraction,
                 slice_column=slice_column,
+                intended_use=intended_use,
                 thresholds_json=thresholds_json,
                 max_regression=max_regression,
                 unseen_tolerance=unseen_tolerance,

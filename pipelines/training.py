@@ -3,7 +3,8 @@
 ```
 ingest ─ profile ─ validate ─ split ─┬─ (tune: trials in parallel ─ best) ─┐
                                      └─────────────────────────────────────┴─ train
-train ─ evaluate ─ infra-validate ─ approve ─ (approved) register ─ (auto) deploy
+train ─ evaluate (metrics, permutation importance) ─ infra-validate ─ approve
+      ─ (approved) register (lineage with every trial, model card) ─ (auto) deploy
 ```
 
 With ``approval=manual`` an approved candidate is registered as the pending
@@ -79,6 +80,7 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
         test_fraction: float = 0.2,
         validation_fraction: float = 0.2,
         slice_column: str = "",
+        intended_use: str = "",
         thresholds_json: str = DEFAULT_THRESHOLDS,
         max_regression: float = 0.01,
         unseen_tolerance: float = -1.0,
@@ -110,6 +112,7 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
             test_fraction: Share of rows held out for evaluation and approval.
             validation_fraction: Share of rows held out for trials (when tuning).
             slice_column: A categorical feature to slice the metrics by.
+            intended_use: What the model is for, written into its model card.
             thresholds_json: Absolute approval bounds as a JSON object.
             max_regression: Tolerated relative drop against the champion.
             unseen_tolerance: Share of unseen categories tolerated in every
@@ -179,13 +182,14 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
             label=label,
             task=resolved_task,
             estimator=estimator,
-            params_json=dsl.OneOf(best.outputs["Output"], given.output),
+            params_json=dsl.OneOf(best.outputs["Output"], given.outputs["Output"]),
             seed=seed,
         )
         evaluated = c.evaluate_model(
             model=trained.outputs["model"],
             test=split.outputs["test"],
             slice_column=slice_column,
+            seed=seed,
         )
         infra = c.infra_validate_model(
             model=trained.outputs["model"],
@@ -220,6 +224,10 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                 component_image=c.image,
                 pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                 approval=approval,
+                trials_json=dsl.OneOf(
+                    best.outputs["ranked_trials"], given.outputs["ranked_trials"]
+                ),
+                intended_use=intended_use,
             ).set_caching_options(False)
             place(registered)
             # No place(): deploying reads artifacts and talks to the Kubernetes API,

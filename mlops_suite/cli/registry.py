@@ -2,9 +2,9 @@
 
 ``show``, ``list`` and ``history`` read; ``approve``, ``reject``, ``promote`` and
 ``alias set|rm`` change the registry, and each change is kept in its history with who
-did it (``--by``) and why (``--reason``). ``show`` and ``list`` also say which
-versions KServe's sklearn server would refuse to load (its restricted unpickler), and
-point to the README section on serving them.
+did it (``--by``) and why (``--reason``); ``compare`` shows versions side by side.
+``show`` and ``list`` also say which versions KServe's sklearn server would refuse to
+load (its restricted unpickler), and point to the README section on serving them.
 """
 
 from __future__ import annotations
@@ -93,6 +93,19 @@ def add_registry(commands: Commands) -> None:
     _add_person(remove_alias, required=False)
     remove_alias.set_defaults(handler=_alias_rm)
 
+    compare = _action(
+        actions,
+        "compare",
+        "versions side by side; writes compare.html with a plot per metric",
+    )
+    compare.add_argument(
+        "--versions", type=_version_list, help="e.g. 1,3,5 (default: every version)"
+    )
+    compare.add_argument(
+        "--output", default=".", help="folder for compare.html (default: %(default)s)"
+    )
+    compare.set_defaults(handler=_compare)
+
 
 def _action(actions: Commands, name: str, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = actions.add_parser(name, help=help_text)
@@ -127,6 +140,19 @@ def _person(args: argparse.Namespace) -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no login name in some containers
         return "unknown"
+
+
+def _version_list(text: str) -> list[int]:
+    """``--versions 1,3,5``, refused in one sentence otherwise."""
+    try:
+        versions = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        versions = []
+    if not versions or any(version < 1 for version in versions):
+        raise argparse.ArgumentTypeError(
+            f"expected version numbers separated by commas, like 1,3,5: {text!r}"
+        )
+    return versions
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -319,4 +345,18 @@ def _alias_rm(args: argparse.Namespace) -> int:
         _open(args), args.model_name, args.alias, by=_person(args), reason=args.reason
     )
     print(f"{args.model_name}: removed {args.alias} (was v{event.version})")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from mlops_suite.comparison import compare_versions
+
+    table, page = compare_versions(
+        absolute(args.registry),
+        args.model_name,
+        versions=args.versions,
+        output_dir=absolute(args.output),
+    )
+    print(table)
+    print(f"mlops: comparison written to {page}")
     return 0

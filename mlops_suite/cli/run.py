@@ -47,6 +47,9 @@ def add_run(commands: Commands) -> None:
         "--slice-column", help="categorical feature to slice metrics by"
     )
     training.add_argument(
+        "--intended-use", help="what the model is for, written into its model card"
+    )
+    training.add_argument(
         "--thresholds",
         type=_json_object,
         help="approval bounds as JSON, e.g. '{\"min_roc_auc\": 0.9}'",
@@ -75,6 +78,9 @@ def add_run(commands: Commands) -> None:
     ct.add_argument("--label-column", default="label", help="default: %(default)s")
     ct.add_argument("--drift-thresholds", type=_json_object, help="thresholds as JSON")
     ct.add_argument("--force", action="store_true", help="retrain whatever the data")
+    ct.add_argument(
+        "--intended-use", help="what a retrained model is for (its model card)"
+    )
     ct.add_argument("--pipeline-root", default=".mlops/pipeline-root")
     _add_approval(ct)
     ct.set_defaults(handler=_run_continuous_training)
@@ -123,6 +129,7 @@ def _run_training(args: argparse.Namespace) -> int:
         tune=args.tune,
         seed=args.seed,
         slice_column=args.slice_column,
+        intended_use=args.intended_use,
         thresholds=args.thresholds,
         max_regression=args.max_regression,
         approval=args.approval,
@@ -148,6 +155,7 @@ def _run_continuous_training(args: argparse.Namespace) -> int:
         force=args.force,
         drift_thresholds=args.drift_thresholds,
         approval=args.approval,
+        intended_use=args.intended_use,
     )
     print(outcome.summary())
     return 0

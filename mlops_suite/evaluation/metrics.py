@@ -85,6 +85,9 @@ class Evaluation:
         slice_column: The feature the slices break down, or None.
         slices: ``{value: metrics + n_rows}`` per value of ``slice_column``.
         points: Regression: ``{"actual", "predicted"}``, a sample for plotting.
+        explanation: What the model relies on, when computed
+            (:func:`mlops_suite.evaluation.importance.explain`): the method, its
+            metric and ``permutation_importance`` as ``{feature: {"mean", "std"}}``.
     """
 
     task: str
@@ -97,6 +100,7 @@ class Evaluation:
     slice_column: str | None = None
     slices: dict[str, Metrics] = field(default_factory=dict)
     points: dict[str, list[float]] | None = None
+    explanation: dict[str, Any] | None = None
 
     @property
     def primary_metric(self) -> str:
@@ -254,6 +258,64 @@ def _slice_keys(values: list[Any], kind: str) -> list[str]:
     return [MISSING_CATEGORY if v is None else str(v) for v in values]
 
 
+def served_rows(
+    metadata: Mapping[str, Any], test_df: pd.DataFrame
+) -> tuple[np.ndarray, pd.Series]:
+    """The feature rows as a KServe client sends them, and the labels.
+
+    Args:
+        metadata: The model folder's metadata (features, label).
+        test_df: Held-out rows with the feature and label columns.
+
+    Returns:
+        ``(X, y)``: the V1 object array, one column per feature in the model's
+        order, and the label column.
+
+    Raises:
+        DataError: The label is absent or has missing values, a feature is absent,
+            or there are no rows.
+    """
+    label = str(metadata["label"])
+    if label not in test_df.columns:
+        raise DataError(f"Label column {label!r} is not in the evaluation data.")
+    if test_df.empty:
+        raise DataError("The evaluation data has 0 rows; expected at least 1.")
+    y = test_df[label]
+    n_missing = int(y.isna().sum())
+    if n_missing:
+        raise DataError(
+            f"Label column {label!r} has {n_missing} missing value(s) in the "
+            "evaluation data; expected none."
+        )
+    rows = to_v1_instances(test_df, list(metadata["features"]))
+    return np.array(rows, dtype=object), y
+
+
+def class_indices(classes: list[Any], y: pd.Series, label: str) -> np.ndarray:
+    """The position of each row's class among the model's classes.
+
+    Args:
+        classes: The model's classes (``pipeline.classes_``).
+        y: The true classes.
+        label: The label column's name, for the error.
+
+    Returns:
+        One index into ``classes`` per row.
+
+    Raises:
+        DataError: A row holds a class the model never saw.
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    unseen = sorted({str(v) for v in y.tolist() if v not in index})
+    if unseen:
+        raise DataError(
+            f"Label column {label!r} holds {len(unseen)} class(es) the model "
+            f"never saw ({', '.join(unseen[:5])}); expected "
+            f"{', '.join(map(str, classes))}."
+        )
+    return np.array([index[v] for v in y.tolist()])
+
+
 def evaluate(
     pipeline: Pipeline,
     metadata: Mapping[str, Any],
@@ -291,36 +353,17 @@ def evaluate(
             f"Slice column {slice_column!r} is not a categorical or boolean feature "
             f"of the model; choose one of {', '.join(candidates) or '(none)'}."
         )
-    if label not in test_df.columns:
-        raise DataError(f"Label column {label!r} is not in the evaluation data.")
-    if test_df.empty:
-        raise DataError("The evaluation data has 0 rows; expected at least 1.")
-    y = test_df[label]
-    n_missing = int(y.isna().sum())
-    if n_missing:
-        raise DataError(
-            f"Label column {label!r} has {n_missing} missing value(s) in the "
-            "evaluation data; expected none."
-        )
-    rows = to_v1_instances(test_df, features)
-    X = np.array(rows, dtype=object)
+    X, y = served_rows(metadata, test_df)
     slice_keys: list[str] | None = None
     if slice_column is not None:
         position = list(kinds).index(slice_column)
-        slice_keys = _slice_keys([row[position] for row in rows], kinds[slice_column])
+        slice_keys = _slice_keys(X[:, position].tolist(), kinds[slice_column])
 
     if task == CLASSIFICATION:
         classes = list(pipeline.classes_)
-        index = {c: i for i, c in enumerate(classes)}
-        unseen = sorted({str(v) for v in y.tolist() if v not in index})
-        if unseen:
-            raise DataError(
-                f"Label column {label!r} holds {len(unseen)} class(es) the model "
-                f"never saw ({', '.join(unseen[:5])}); expected "
-                f"{', '.join(map(str, classes))}."
-            )
-        y_idx = np.array([index[v] for v in y.tolist()])
+        y_idx = class_indices(classes, y, label)
         proba = np.asarray(pipeline.predict_proba(X), dtype=float)
+        index = {c: i for i, c in enumerate(classes)}
         pred_idx = np.array([index[v] for v in pipeline.predict(X).tolist()])
         labels = [c.item() if isinstance(c, np.generic) else c for c in classes]
 

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from mlops_suite.artifacts import CLASSIFICATION
 from mlops_suite.evaluation.metrics import Evaluation, primary_metric
+from mlops_suite.explanation import ranked_importance
 from mlops_suite.figures import img_tag
 
 _CSS = """
@@ -151,6 +152,49 @@ def _residual_figure(actual: Sequence[float], predicted: Sequence[float]) -> Fig
     return fig
 
 
+def _importance_figure(rows: Sequence[tuple[str, float, float]], metric: str) -> Figure:
+    names = [name for name, _, _ in rows]
+    fig = Figure(figsize=(7, max(2.5, 0.35 * len(rows) + 1.2)))
+    ax = fig.add_subplot()
+    positions = np.arange(len(rows))
+    ax.barh(
+        positions,
+        [mean for _, mean, _ in rows],
+        xerr=[std for _, _, std in rows],
+        color="#2680c2",
+        ecolor="#616e7c",
+        capsize=3,
+    )
+    ax.set_yticks(positions, names)
+    ax.invert_yaxis()
+    ax.axvline(0.0, color="#1f2933", lw=1)
+    ax.set_xlabel(f"drop of {metric} when the column is shuffled (mean ± std)")
+    ax.set_title("Permutation importance")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _importance_section(explanation: Mapping[str, Any]) -> list[str]:
+    rows = ranked_importance(explanation)
+    if not rows:
+        return []
+    metric = str(explanation.get("metric", "score"))
+    table = _metric_table(
+        {name: {"mean": mean, "std": std} for name, mean, std in rows},
+        ["mean", "std"],
+        "feature",
+    )
+    return [
+        "<h2>What the model relies on</h2>",
+        f'<p class="sub">Each column shuffled {explanation.get("n_repeats", "?")} '
+        f"times on {explanation.get('n_rows', '?')} held-out rows; importance is the "
+        f"drop of <b>{html.escape(metric)}</b>. A column near zero is one the model "
+        "does not use.</p>",
+        _img(_importance_figure(rows, metric), "permutation importance"),
+        table,
+    ]
+
+
 def _metric_table(
     rows: Mapping[str, Mapping[str, Any]], names: Sequence[str], first: str
 ) -> str:
@@ -173,7 +217,8 @@ def render_evaluation_html(
 
     Classification: metric cards and table, confusion-matrix heatmap with counts, ROC
     curve; regression: predicted-vs-actual scatter and residual histogram; both: a
-    per-slice bar chart and table when the evaluation was sliced.
+    per-slice bar chart and table when the evaluation was sliced, and each column's
+    permutation importance when it was computed.
 
     Args:
         evaluation: An :class:`Evaluation` or its :meth:`~Evaluation.to_dict` output.
@@ -246,5 +291,7 @@ def render_evaluation_html(
             _img(_slice_figure(result.slices, shown, column), f"metrics by {column}"),
             _metric_table(result.slices, ["n_rows", *names], column),
         ]
+    if result.explanation:
+        parts += _importance_section(result.explanation)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -141,6 +141,8 @@ class DriftReport:
         rows_current: Rows of the current data.
         reference: What the reference was (a path, or "the reference statistics").
         current: What the current data was.
+        importance: Each feature's mean permutation importance, when the model
+            version compared with records one (``explanation`` in its metadata).
     """
 
     features: Mapping[str, FeatureDrift]
@@ -149,11 +151,25 @@ class DriftReport:
     rows_current: int
     reference: str = ""
     current: str = ""
+    importance: Mapping[str, float] | None = None
 
     @property
     def drifted_features(self) -> list[str]:
         """Names of the drifted features, in the order compared."""
         return [name for name, result in self.features.items() if result.drifted]
+
+    @property
+    def drifted_by_importance(self) -> list[str]:
+        """Names of the drifted features, the most important to the model first.
+
+        Without importance, or for features it does not cover, the order compared.
+        """
+        known = self.importance or {}
+        order = {name: i for i, name in enumerate(self.drifted_features)}
+        return sorted(
+            self.drifted_features,
+            key=lambda name: (name not in known, -known.get(name, 0.0), order[name]),
+        )
 
     @property
     def prediction_drifted(self) -> bool:
@@ -183,6 +199,7 @@ class DriftReport:
             "rows_current": self.rows_current,
             "reference": self.reference,
             "current": self.current,
+            "importance": dict(self.importance) if self.importance else None,
         }
 
     @classmethod
@@ -203,4 +220,5 @@ class DriftReport:
             rows_current=int(payload["rows_current"]),
             reference=str(payload.get("reference", "")),
             current=str(payload.get("current", "")),
+            importance=payload.get("importance") or None,
         )

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_suite import atomic
 from mlops_suite.errors import MlopsError
+from mlops_suite.explanation import importance_of
 from mlops_suite.monitoring.drift import detect_drift
 from mlops_suite.monitoring.drift_report import DriftReport
 from mlops_suite.monitoring.report import render_drift_html
@@ -55,17 +56,25 @@ class MonitorResult:
         return bool(self.drift.drifted or decayed)
 
     def summary(self) -> str:
-        """One line per feature, the decay sentence (if any), then the verdict."""
+        """One line per feature, the decay sentence (if any), then the verdict.
+
+        With the model's importance, each line shows it and the drifted features
+        are listed most important first.
+        """
         lines = []
+        importance = self.drift.importance or {}
         for name, feature in self.drift.features.items():
             mark = "DRIFT" if feature.drifted else "ok"
+            weight = (
+                f"  importance {importance[name]:.4f}" if name in importance else ""
+            )
             lines.append(
                 f"  {mark:<6} {name:<28} {feature.metric} {feature.score:.4f} "
-                f"(threshold {feature.threshold:.4f})"
+                f"(threshold {feature.threshold:.4f}){weight}"
             )
         if self.decay is not None:
             lines.append(self.decay.summary())
-        drifted = self.drift.drifted_features
+        drifted = self.drift.drifted_by_importance
         count = len(self.drift.features)
         if drifted:
             lines.append(
@@ -113,10 +122,11 @@ def monitor(
             metadata, or an input cannot be read or does not match the reference.
             Nothing is written then.
     """
-    profile, features = _reference(reference, metadata)
+    profile, features, version = _reference(reference, metadata)
     if labels and metadata is None:
         raise MlopsError("--labels needs --registry and --model-name for the metrics")
     drift = detect_drift(profile, current, thresholds=thresholds, features=features)
+    drift = replace(drift, importance=importance_of(version))
     decay = None
     if labels and metadata is not None:
         # Imported only here: scikit-learn's metrics are slow to import, and most
@@ -148,11 +158,12 @@ def monitor(
 
 def _reference(
     reference: str | None, metadata: Mapping[str, Any] | None
-) -> tuple[Any, list[str] | None]:
-    """The reference profile (or table) and the model's features, if known."""
+) -> tuple[Any, list[str] | None, Mapping[str, Any] | None]:
+    """The reference profile (or table), the model's features and its version's
+    metadata, the last two when known."""
     features = [f["name"] for f in metadata["features"]] if metadata else None
     if metadata is not None and metadata.get("statistics"):
-        return metadata["statistics"], features
+        return metadata["statistics"], features, metadata
     if metadata is not None and not reference:
         raise MlopsError(
             f"model version {metadata.get('version', '?')} was registered without the "
@@ -171,6 +182,7 @@ def _reference(
             ) from None
         # A registry version's metadata.json carries the profile under "statistics".
         if isinstance(loaded, dict) and "statistics" in loaded:
-            return loaded["statistics"], [f["name"] for f in loaded["features"]]
-        return loaded, features
-    return reference, features
+            features = [f["name"] for f in loaded["features"]]
+            return loaded["statistics"], features, loaded
+        return loaded, features, metadata
+    return reference, features, metadata

@@ -1,7 +1,10 @@
 """Render a drift report as one self-contained HTML page.
 
 Drifted features come first, then the others by how close they are to their
-threshold, so the page answers "what moved, and by how much" at a glance. Each
+threshold, so the page answers "what moved, and by how much" at a glance. When the
+model version records what it relies on (permutation importance), each feature's
+importance stands next to its drift score and the drifted features are listed by
+importance: drift in a feature the model leans on matters most. Each
 feature has its reference and current distributions overlaid (shares, so tables of
 different sizes compare) with its score against its threshold. Figures are drawn on
 matplotlib's Agg canvas (no display, no pyplot global state) and embedded as base64
@@ -48,9 +51,11 @@ def render_drift_html(
     """Render a drift report as a self-contained HTML page.
 
     The page has a summary (rows compared, drifted features), a table of every
-    feature (score, threshold, missing rates, unseen share, verdict) and one figure
-    per feature overlaying the reference and current distributions, drifted features
-    first. The prediction column, when compared, has its own section at the top.
+    feature (score, threshold, importance when known, missing rates, unseen share,
+    verdict) and one figure per feature overlaying the reference and current
+    distributions, drifted features first (the most important first, when the
+    report has importance). The prediction column, when compared, has its own
+    section at the top.
 
     Args:
         report: A :class:`DriftReport` or its :meth:`~DriftReport.to_dict` output.
@@ -62,14 +67,19 @@ def render_drift_html(
     result = (
         report if isinstance(report, DriftReport) else DriftReport.from_dict(report)
     )
-    ordered = sorted(result.features.values(), key=_rank)
-    drifted = result.drifted_features
+    importance = result.importance or {}
+    ordered = sorted(result.features.values(), key=lambda f: _rank(f, importance))
+    drifted = result.drifted_by_importance
     verdict = (
         f'<span class="status drift">{len(drifted)} of {len(result.features)} '
         f"features drifted</span>"
         if drifted
         else f'<span class="status ok">no drift in {len(result.features)} '
         "features</span>"
+    )
+    listed = ", ".join(
+        f"{name} (importance {importance[name]:.3g})" if name in importance else name
+        for name in drifted
     )
     parts = [
         "<!DOCTYPE html>",
@@ -79,34 +89,36 @@ def render_drift_html(
         f'<p class="sub">reference: {html.escape(result.reference)} '
         f"({result.rows_reference:,} rows) · current: {html.escape(result.current)} "
         f"({result.rows_current:,} rows)</p>",
-        f"<p>{verdict}"
-        + (f": {html.escape(', '.join(drifted))}" if drifted else "")
-        + "</p>",
+        f"<p>{verdict}" + (f": {html.escape(listed)}" if drifted else "") + "</p>",
     ]
     if result.prediction is not None:
-        parts += ["<h2>Prediction</h2>", _table([result.prediction])]
+        parts += ["<h2>Prediction</h2>", _table([result.prediction], None)]
         parts.append(_section(result.prediction))
-    parts += ["<h2>Features</h2>", _table(ordered)]
+    parts += ["<h2>Features</h2>", _table(ordered, result.importance)]
     parts += [_section(feature) for feature in ordered]
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _rank(feature: FeatureDrift) -> tuple[bool, float, str]:
+def _rank(
+    feature: FeatureDrift, importance: Mapping[str, float]
+) -> tuple[bool, float, float, str]:
     closeness = (
         feature.score / feature.threshold if feature.threshold else feature.score
     )
-    return (not feature.drifted, -closeness, feature.name)
+    weight = importance.get(feature.name, 0.0) if feature.drifted else 0.0
+    return (not feature.drifted, -weight, -closeness, feature.name)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _table(features: list[FeatureDrift]) -> str:
+def _table(features: list[FeatureDrift], importance: Mapping[str, float] | None) -> str:
+    weight = "<th>importance</th>" if importance else ""
     head = (
         "<tr><th>feature</th><th>type</th><th>metric</th><th>score</th>"
-        "<th>threshold</th><th>missing ref → cur</th><th>unseen share</th>"
+        f"<th>threshold</th>{weight}<th>missing ref → cur</th><th>unseen share</th>"
         "<th>values ref / cur</th><th>verdict</th></tr>"
     )
     rows = []
@@ -121,7 +133,12 @@ def _table(features: list[FeatureDrift]) -> str:
             f"<td>{html.escape(feature.name)}</td><td>{feature.type}</td>"
             f"<td>{feature.metric}</td><td>{_fmt(feature.score)}</td>"
             f"<td>{_fmt(feature.threshold)}</td>"
-            f"<td>{feature.missing_rate_reference:.1%} → "
+            + (
+                f"<td>{_fmt(importance.get(feature.name), 4)}</td>"
+                if importance
+                else ""
+            )
+            + f"<td>{feature.missing_rate_reference:.1%} → "
             f"{feature.missing_rate_current:.1%}</td>"
             f"<td>{_fmt(feature.unseen_share)}</td>"
             f"<td>{feature.values_reference:,} / {feature.values_current:,}</td>"

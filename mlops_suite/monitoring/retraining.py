@@ -13,6 +13,7 @@ import html
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mlops_suite.explanation import importance_of
 from mlops_suite.monitoring.drift import detect_drift
 from mlops_suite.monitoring.drift_report import DISTANCE, DriftReport, FeatureDrift
 from mlops_suite.monitoring.thresholds import MISSING_RATE, UNSEEN_SHARE
@@ -63,14 +64,18 @@ class RetrainingDecision:
             self.reason,
         ]
         if self.drift is not None:
-            lines += ["", "| feature | metric | score | threshold | drifted |"]
-            lines += ["|---|---|---|---|---|"]
+            importance = self.drift.importance or {}
+            extra = ["importance"] if importance else []
+            head = ["feature", "metric", "score", "threshold", *extra, "drifted"]
+            lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for name, result in self.drift.features.items():
-                verdict = "yes" if result.drifted else "no"
-                lines.append(
-                    f"| {name} | {result.metric} | {result.score:.4f} | "
-                    f"{result.threshold:.4f} | {verdict} |"
-                )
+                cells = [name, result.metric, f"{result.score:.4f}"]
+                cells.append(f"{result.threshold:.4f}")
+                if importance:
+                    weight = importance.get(name)
+                    cells.append("n/a" if weight is None else f"{weight:.4f}")
+                cells.append("yes" if result.drifted else "no")
+                lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
 
@@ -139,8 +144,11 @@ def _decide(
         )
     metadata = registry.metadata(model_name, champion.version)
     features = [feature["name"] for feature in metadata["features"]]
-    drift = detect_drift(
-        metadata["statistics"], current, thresholds=thresholds, features=features
+    drift = replace(
+        detect_drift(
+            metadata["statistics"], current, thresholds=thresholds, features=features
+        ),
+        importance=importance_of(metadata),
     )
     decay = None
     if labels is not None:
@@ -157,8 +165,10 @@ def _decide(
         ).to_dict()
     reasons = []
     if drift.drifted_features:
+        # The feature the model leans on most comes first.
         scored = ", ".join(
-            f"{name} ({_why(drift.features[name])})" for name in drift.drifted_features
+            f"{name} ({_why(drift.features[name])})"
+            for name in drift.drifted_by_importance
         )
         reasons.append(f"drift in {scored}")
     if drift.prediction_drifted:

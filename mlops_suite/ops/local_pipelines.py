@@ -66,6 +66,7 @@ def run_training(
     thresholds: Mapping[str, Any] | None = None,
     max_regression: float | None = None,
     approval: str = "auto",
+    intended_use: str | None = None,
 ) -> PipelineOutcome:
     """Runs the training pipeline locally: train, evaluate, approve and register.
 
@@ -88,6 +89,7 @@ def run_training(
             pipeline's default when None).
         approval: ``auto`` (an approved model becomes champion) or ``manual`` (it
             becomes the pending challenger and waits for a person).
+        intended_use: What the model is for, written into its model card.
 
     Returns:
         The outcome: the version registered, or why none was.
@@ -119,6 +121,7 @@ def run_training(
         "seed": seed,
         "slice_column": slice_column or "",
         "approval": approval,
+        "intended_use": intended_use or "",
     }
     if thresholds is not None:
         arguments["thresholds_json"] = json.dumps(thresholds, sort_keys=True)
@@ -160,6 +163,7 @@ def run_continuous_training(
     force: bool = False,
     drift_thresholds: Mapping[str, Any] | None = None,
     approval: str = "auto",
+    intended_use: str | None = None,
 ) -> PipelineOutcome:
     """Runs continuous training locally: check drift and decay, retrain if it moved.
 
@@ -175,6 +179,7 @@ def run_continuous_training(
         force: Retrain whatever the data says.
         drift_thresholds: Drift thresholds; the defaults when None or empty.
         approval: ``auto`` or ``manual``, as for :func:`run_training`.
+        intended_use: What a retrained model is for, written into its model card.
 
     Returns:
         The outcome: why the run retrained or not, and the new champion if any.
@@ -207,6 +212,7 @@ def run_continuous_training(
         if drift_thresholds
         else "",
         "approval": approval,
+        "intended_use": intended_use or "",
     }
     run = run_locally(
         build_continuous_training_pipeline(), arguments, pipeline_root=pipeline_root

@@ -4,7 +4,8 @@ Layout, on a local folder or any fsspec URI (``gs://``, ``s3://``, ``memory://``
 
     <registry>/<model-name>/v<N>/model.joblib
     <registry>/<model-name>/v<N>/metadata.json   model metadata + version, lineage,
-                                                 schema, statistics
+                                                 schema, statistics, explanation
+    <registry>/<model-name>/v<N>/model_card.md   the card, built from metadata.json
     <registry>/<model-name>/champion.json        {"version", "model_sha256",
                                                  "updated_at", "previous_version"}
     <registry>/<model-name>/aliases/<alias>.json other aliases (:mod:`.aliases`)
@@ -22,13 +23,21 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
-from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
+from mlops_suite.artifacts import (
+    CHAMPION_FILE,
+    METADATA_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+)
 from mlops_suite.atomic import json_bytes, write_bytes
 from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
+from mlops_suite.explanation import EXPLANATION_KEY
+from mlops_suite.model_card import build_model_card
 from mlops_suite.model_folder import describe
 from mlops_suite.registry.aliases import CHALLENGER, AliasFiles
 from mlops_suite.registry.history import (
@@ -205,12 +214,14 @@ class ModelRegistry:
         schema: dict[str, Any] | None = None,
         statistics: dict[str, Any] | None = None,
         approval: str = AUTO,
+        explanation: Mapping[str, Any] | None = None,
     ) -> Registration:
         """Add a model folder as the next version of ``name``.
 
         The model file is verified against the sha256 in the folder's metadata, copied
         with that metadata (plus ``version``, ``lineage``, ``schema``,
-        ``statistics``) into ``<name>/v<N>/`` with N = highest + 1, then made champion
+        ``statistics``, ``explanation``) into ``<name>/v<N>/`` with N = highest + 1,
+        beside a ``model_card.md`` built from that metadata, then made champion
         (``auto``) or the pending ``challenger`` (``manual``), with the history
         events. A model byte-identical to the champion adds no version.
 
@@ -225,6 +236,8 @@ class ModelRegistry:
             schema: The schema the training data was validated against.
             statistics: The training data's profile (the reference for monitoring).
             approval: ``auto`` or ``manual`` (the lineage's ``approval_mode``).
+            explanation: What the model relies on (``permutation_importance``),
+                stored as the version's ``explanation``.
 
         Returns:
             The version, whether it was created, and its status.
@@ -267,6 +280,8 @@ class ModelRegistry:
             {**lineage, "approval_mode": approval}, model_meta, sha
         )
         record.update(lineage=full_lineage, schema=schema, statistics=statistics)
+        if explanation is not None:
+            record[EXPLANATION_KEY] = dict(explanation)
         version = self._publish(name, model_file, sha, record)
         status = APPROVED if approval == AUTO else PENDING
         try:
@@ -458,8 +473,19 @@ class ModelRegistry:
             with self._reaching(f"list the versions of {name!r}"):
                 version = max(self._store.taken_versions(name), default=0) + 1
             record["version"] = version
+            metadata = json_bytes(record)
+            # Built from the metadata as it will be read back, so rebuilding the
+            # card from metadata.json later gives the same text.
+            card = build_model_card(json.loads(metadata), model_name=name)
             try:
-                self._store.publish(name, version, model_file, sha, json_bytes(record))
+                self._store.publish(
+                    name,
+                    version,
+                    model_file,
+                    sha,
+                    metadata,
+                    extra_files={MODEL_CARD_FILE: card.encode()},
+                )
             except VersionTaken:
                 continue  # another registration won this number: take the next one
             except MlopsError:

@@ -22,7 +22,7 @@ import logging
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,9 +111,19 @@ class Store(ABC):
 
     @abstractmethod
     def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
+        self,
+        name: str,
+        version: int,
+        model_file: Path,
+        sha: str,
+        metadata: bytes,
+        extra_files: Mapping[str, bytes] | None = None,
     ) -> None:
-        """Create ``<name>/v<version>/``; VersionTaken when the number is in use."""
+        """Create ``<name>/v<version>/``; VersionTaken when the number is in use.
+
+        ``extra_files`` (file name -> bytes, e.g. the model card) are published with
+        the version: they are there by the time it is visible.
+        """
 
 
 class LocalStore(Store):
@@ -175,7 +185,13 @@ class LocalStore(Store):
         self._path(*parts).unlink()
 
     def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
+        self,
+        name: str,
+        version: int,
+        model_file: Path,
+        sha: str,
+        metadata: bytes,
+        extra_files: Mapping[str, bytes] | None = None,
     ) -> None:
         target = self._path(name, version_dir(version))
         try:
@@ -188,6 +204,8 @@ class LocalStore(Store):
                     dst.flush()
                     os.fsync(dst.fileno())
                 _check_copied(model_file, sha, copied)
+                for file_name, data in (extra_files or {}).items():
+                    write_bytes(staging / file_name, data)
                 write_bytes(staging / METADATA_FILE, metadata)
         except FileExistsError:
             raise VersionTaken from None
@@ -261,22 +279,33 @@ class FsspecStore(Store):
         self.fs.rm_file(path)
 
     def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
+        self,
+        name: str,
+        version: int,
+        model_file: Path,
+        sha: str,
+        metadata: bytes,
+        extra_files: Mapping[str, bytes] | None = None,
     ) -> None:
         folder = version_dir(version)
         self._claim(name, folder)
         model_path = self._path(name, folder, MODEL_FILE)
+        written = [model_path]
         try:
             with model_file.open("rb") as src, self.fs.open(model_path, "wb") as dst:
                 copied = copy_hashing(src, dst)
             _check_copied(model_file, sha, copied)
+            for file_name, data in (extra_files or {}).items():
+                written.append(self._path(name, folder, file_name))
+                self.fs.pipe_file(written[-1], data)
             # Written last: its existence is what makes the version visible.
             self.fs.pipe_file(self._path(name, folder, METADATA_FILE), metadata)
         except BaseException:
-            try:
-                self.fs.rm_file(model_path)
-            except Exception:  # best effort: the version stays invisible regardless
-                pass
+            for path in written:
+                try:
+                    self.fs.rm_file(path)
+                except Exception:  # best effort: the version stays invisible anyway
+                    pass
             raise
 
     def _claim(self, name: str, folder: str) -> None:

@@ -25,6 +25,7 @@ from mlops_suite.artifacts import (
     BLESSING_FILE,
     DATASET_FILE,
     EVALUATION_FILE,
+    MODEL_CARD_FILE,
     SCHEMA_FILE,
     STATISTICS_FILE,
 )
@@ -222,6 +223,12 @@ def test_select_best_trial_picks_the_highest_score(root: Path) -> None:
     ]
     task = C.select_best_trial(trials=trials)
     assert json.loads(task.outputs["Output"]) == {"C": 1.0}
+    ranked = json.loads(task.outputs["ranked_trials"])
+    assert [(t["rank"], t["params"], t["selected"]) for t in ranked] == [
+        (1, {"C": 1.0}, True),
+        (2, {"C": 10.0}, False),
+        (3, {"C": 0.1}, False),
+    ]
 
 
 def test_train_model_writes_the_serving_contract(
@@ -256,7 +263,12 @@ def test_evaluate_model_logs_metrics_and_a_report(
     evaluation = json.loads((step / "evaluation" / EVALUATION_FILE).read_text())
     assert evaluation["metrics"]["roc_auc"] > 0.95
     assert set(evaluation["slices"]) >= {"Biscoe", "Dream"}
-    assert "data:image/png;base64" in (step / "report").read_text()
+    importance = evaluation["explanation"]["permutation_importance"]
+    assert set(importance) == {
+        f["name"] for f in load_model(data["base"] / "model").metadata["features"]
+    }
+    report = (step / "report").read_text()
+    assert "data:image/png;base64" in report and "permutation importance" in report
 
 
 def test_infra_validate_model_blesses_a_model_the_runtime_serves(
@@ -301,8 +313,9 @@ def test_approve_then_register_and_an_identical_model_adds_no_version(
     assert params["Output"] is True
     assert (step / "reason").read_text().startswith("Approved: no champion yet")
     blessing = (step / "blessing", Artifact, {})
+    trials = [{"rank": 1, "params": {}, "metric": "roc_auc", "score": 0.9}]
     for new in (True, False):
-        _, registered = run_step(
+        step, registered = run_step(
             root,
             C.register_model,
             {
@@ -316,10 +329,17 @@ def test_approve_then_register_and_an_identical_model_adds_no_version(
             model_name="penguins",
             component_image="test-image",
             pipeline_run_id="run-1",
+            trials_json=json.dumps(trials),
+            intended_use="Sorting penguins in the tests.",
         )
-        # The second, byte-identical model adds no version.
-        assert registered["version"] == 1 and registered["new_version"] is new
+        assert (registered["version"], registered["new_version"]) == (1, new)
+        card = (step / "model_card").read_text()
+        assert card.startswith("# Model card: penguins v1\n")
+        assert "Sorting penguins in the tests." in card
     assert ModelRegistry(str(registry)).versions("penguins") == [1]
+    version = Path(ModelRegistry(str(registry)).version_uri("penguins", 1))
+    assert (version / MODEL_CARD_FILE).read_text() == card
+    assert ModelRegistry(str(registry)).lineage("penguins")["tuning_trials"] == trials
 
 
 def test_detect_drift_does_not_retrain_on_the_training_data(

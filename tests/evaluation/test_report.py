@@ -7,8 +7,10 @@ import re
 
 import pandas as pd
 
+from mlops_suite.evaluation.importance import explain
 from mlops_suite.evaluation.metrics import evaluate
 from mlops_suite.evaluation.report import render_evaluation_html
+from mlops_suite.explanation import ranked_importance
 from mlops_suite.training.train import TrainedModel
 
 _IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)">')
@@ -64,3 +66,26 @@ def test_report_without_slices_or_roc_curve(
     page = render_evaluation_html(result, title="Gentoo only")
     assert set(_images(page)) == {"confusion matrix", "ROC curve"}
     assert "n/a" in page  # ROC AUC is undefined with one class present
+
+
+def test_report_plots_permutation_importance_when_explained(
+    species_model: TrainedModel, penguin_splits: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    _, test = penguin_splits
+    result = evaluate(species_model.pipeline, species_model.metadata, test)
+    plain = render_evaluation_html(result, title="Penguins")
+    result.explanation = explain(
+        species_model.pipeline, species_model.metadata, test, n_repeats=2
+    )
+
+    page = render_evaluation_html(result.to_dict(), title="Penguins")
+
+    assert "permutation importance" not in _images(plain)
+    assert "permutation importance" in _images(page)
+    assert "What the model relies on" in page and "drop of <b>roc_auc</b>" in page
+    ranking = ranked_importance(result.explanation)
+    section = page.split("What the model relies on", 1)[1]
+    rows = re.findall(r"<tr><td>([a-z_]+)</td><td>(-?[0-9.]+)</td>", section)
+    # The table lists every original column, most important first.
+    assert [name for name, _ in rows] == [name for name, _, _ in ranking]
+    assert rows[0][1] == f"{ranking[0][1]:.4f}"

@@ -118,7 +118,29 @@ def test_a_version_registered_without_statistics_asks_for_a_reference(
 
     with pytest.raises(MlopsError, match="without the training data's statistics"):
         _reference(None, {"version": 2, "features": [{"name": "x", "type": "numeric"}]})
-    assert _reference("ref.csv", {"features": [{"name": "x", "type": "numeric"}]}) == (
-        "ref.csv",
-        ["x"],
-    )
+    metadata = {"features": [{"name": "x", "type": "numeric"}]}
+    assert _reference("ref.csv", metadata) == ("ref.csv", ["x"], metadata)
+
+
+def test_a_version_with_an_explanation_lists_drift_by_importance(
+    table: Table, drifted: list[str], tmp_path: Path
+) -> None:
+    metadata = registered_metadata(table(5_000, 1), ["income", "color", "score"])
+    metadata["explanation"] = {
+        "permutation_importance": {
+            "income": {"mean": 0.02, "std": 0.01},
+            "color": {"mean": 0.25, "std": 0.03},
+            "score": {"mean": 0.0, "std": 0.0},
+        }
+    }
+    current = parquet(table(5_000, 2, drift=True), tmp_path / "current.parquet")
+
+    result = monitor(current, tmp_path / "report", metadata=metadata)
+
+    assert result.drift.drifted_features == ["income", "color"]
+    lines = result.summary().splitlines()
+    assert lines[-1] == "Drift in 2 of 3 features: color, income."
+    assert lines[0].endswith("importance 0.0200") and "income" in lines[0]
+    written = json.loads(result.drift_json.read_text())
+    assert written["importance"] == {"color": 0.25, "income": 0.02, "score": 0.0}
+    assert "<th>importance</th>" in result.drift_html.read_text()

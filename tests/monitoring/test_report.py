@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import replace
 
 import pytest
 
 from mlops_suite.monitoring import detect_drift, render_drift_html
+from mlops_suite.monitoring.drift_report import DriftReport
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,7 @@ def test_drifted_features_come_first_with_score_and_threshold(report):
     assert f"<td>{income.score:.3f}</td><td>{income.threshold:.3f}</td>" in page
     assert "drifted (distance)" in page
     assert "unseen_share" in page
+    assert "<th>importance</th>" not in page  # the report has none
 
 
 def test_a_saved_report_renders_the_same(report):
@@ -58,3 +61,27 @@ def test_names_are_escaped(table):
     assert "<b>city</b>" not in page
     assert "&lt;b&gt;city&lt;/b&gt;" in page
     assert "no drift in 7 features" in page
+
+
+def test_importance_stands_next_to_the_score_and_orders_the_drifted(report):
+    # The model leans on color far more than on income: color's drift leads.
+    weighted = replace(report, importance={"color": 0.30, "income": 0.01, "city": 0.2})
+
+    page = render_drift_html(weighted)
+
+    assert "<th>importance</th>" in page
+    assert report.drifted_features == ["income", "color", "city"]
+    assert weighted.drifted_by_importance == ["color", "city", "income"]
+    assert (
+        "3 of 7 features drifted</span>: color (importance 0.3), city (importance "
+        "0.2), income (importance 0.01)" in page
+    )
+    assert _sections(page)[1:4] == ["color", "city", "income"]
+    color = report.features["color"]
+    assert (
+        f"<td>{color.score:.3f}</td><td>{color.threshold:.3f}</td><td>0.3000</td>"
+        in page
+    )
+    wait = report.features["wait"]
+    assert f"<td>{wait.threshold:.3f}</td><td>n/a</td>" in page  # not explained
+    assert DriftReport.from_dict(weighted.to_dict()) == weighted

@@ -60,6 +60,7 @@ def test_a_shifted_feature_is_named_in_the_reason(
     assert decision.drift is not None
     assert decision.drift.drifted_features == ["body_mass_g"]
     assert "| body_mass_g |" in decision.to_markdown()
+    assert "importance" not in decision.to_markdown()  # the version has none
 
 
 def test_force_retrains_and_still_says_what_the_data_showed(
@@ -84,3 +85,36 @@ def test_decay_from_late_labels_decides(registry: str, penguins: pd.DataFrame) -
     )
     assert decision.retrain and "decay: accuracy" in decision.reason
     assert decision.decay is not None and decision.decay["decayed"]
+
+
+def test_drifted_features_are_named_most_important_first(
+    tmp_path: Path, penguins: pd.DataFrame
+) -> None:
+    model_dir = tmp_path / "model"
+    save_model(train_model(penguins, "species"), model_dir)
+    ModelRegistry(str(tmp_path / "registry")).register(
+        "penguins",
+        str(model_dir),
+        lineage={},
+        statistics=compute_statistics(penguins),
+        explanation={
+            "permutation_importance": {
+                "bill_length_mm": {"mean": 0.01, "std": 0.0},
+                "body_mass_g": {"mean": 0.2, "std": 0.01},
+            }
+        },
+    )
+    moved = features(penguins)
+    for column in ("bill_length_mm", "body_mass_g"):
+        moved[column] = moved[column] + 2 * moved[column].std()
+
+    decision = decide_retraining(str(tmp_path / "registry"), "penguins", moved)
+
+    assert decision.drift is not None
+    assert decision.drift.drifted_features == ["bill_length_mm", "body_mass_g"]
+    assert decision.reason.index("body_mass_g") < decision.reason.index(
+        "bill_length_mm"
+    )
+    markdown = decision.to_markdown()
+    assert "| threshold | importance | drifted |" in markdown
+    assert "| 0.2000 | yes |" in markdown

@@ -61,9 +61,11 @@ def test_training_pipeline_wires_tuning_approval_and_registration(
     assert {"ingest-data", "profile-data", "validate-data", "split-data"} <= set(
         dag_tasks
     )
-    assert (
-        spec["root"]["inputDefinitions"]["parameters"]["tune"]["defaultValue"] is False
-    )
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert parameters["tune"]["defaultValue"] is False
+    assert parameters["intended_use"]["defaultValue"] == ""
+    # Every trial reaches registration, whichever branch chose the parameters.
+    assert "select-best-trial-ranked_trials" in text
 
 
 def test_portable_specs_meet_vertex_constraints_and_kfp_variants_are_separate(

@@ -61,7 +61,14 @@ def demo_registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[
     for _ in range(2):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            code = run_training(tmp, penguins_csv(), "--slice-column", "island")
+            code = run_training(
+                tmp,
+                penguins_csv(),
+                "--slice-column",
+                "island",
+                "--intended-use",
+                "Tell penguin species apart in the Palmer demo.",
+            )
         assert code == 0
         printed.append(out.getvalue())
     return tmp, printed
@@ -77,6 +84,7 @@ def test_demo_registers_v1_with_model_and_lineage(
     assert sorted(p.name for p in version.iterdir()) == [
         "metadata.json",
         "model.joblib",
+        "model_card.md",
     ]
     metadata = json.loads((version / "metadata.json").read_text())
     lineage = metadata["lineage"]
@@ -88,6 +96,13 @@ def test_demo_registers_v1_with_model_and_lineage(
     assert lineage["pipeline_run_id"]
     assert metadata["label"] == "species" and metadata["task"] == "classification"
     assert [f["name"] for f in metadata["features"]][:2] == ["island", "bill_length_mm"]
+    importance = metadata["explanation"]["permutation_importance"]
+    assert set(importance) == {f["name"] for f in metadata["features"]}
+    assert lineage["evaluation"]["slice_column"] == "island"
+    card = (version / "model_card.md").read_text()
+    assert card.startswith("# Model card: penguins v1\n")
+    assert "Tell penguin species apart in the Palmer demo." in card
+    assert "By `island`:" in card
 
 
 def test_second_identical_run_adds_no_version(
@@ -188,3 +203,9 @@ def test_tuning_runs_trials_and_trains_with_the_best(
     assert out.count("done     run-trial") >= 2
     metadata = json.loads((tmp_path / "registry/penguins/v1/metadata.json").read_text())
     assert metadata["estimator"] == "random_forest"
+    # The registered model traces back to the trial that chose its parameters.
+    trials = metadata["lineage"]["tuning_trials"]
+    assert len(trials) == out.count("done     run-trial")
+    (chosen,) = [trial for trial in trials if trial["selected"]]
+    assert chosen["rank"] == 1
+    assert chosen["params"] == metadata["hyperparameters"]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sklearn
 
 from mlops_suite.data.schema import schema_sha256
 from mlops_suite.errors import RegistryError
@@ -96,3 +97,95 @@ def test_an_unknown_approval_mode_is_refused_before_anything_is_written(
     with pytest.raises(RegistryError, match=r"^approval is 'Manual'; expected"):
         register(tmp_path / "registry", make_model_folder(), approved, "Manual")
     assert not (tmp_path / "registry").exists()
+
+
+EVALUATION = {
+    "task": "classification",
+    "n_rows": 40,
+    "metrics": {"accuracy": 1.0},
+    "primary_metric": "roc_auc",
+    "confusion_matrix": {"labels": ["a", "b"], "matrix": [[30, 2], [1, 7]]},
+    "slice_column": "island",
+    "slices": {"Biscoe": {"n_rows": 40, "accuracy": 1.0}},
+    "explanation": {
+        "method": "permutation_importance",
+        "metric": "roc_auc",
+        "permutation_importance": {"x1": {"mean": 0.2, "std": 0.01}},
+    },
+}
+TRIALS = [
+    {
+        "rank": 1,
+        "params": {"C": 1.0},
+        "metric": "roc_auc",
+        "score": 0.9,
+        "selected": True,
+    },
+    {
+        "rank": 2,
+        "params": {"C": 0.1},
+        "metric": "roc_auc",
+        "score": 0.8,
+        "selected": False,
+    },
+]
+
+
+def test_the_lineage_keeps_slices_checks_trials_and_the_explanation(
+    tmp_path: Path, make_model_folder: Callable[..., Path]
+) -> None:
+    checks = [
+        {
+            "name": "min_roc_auc",
+            "metric": "roc_auc",
+            "value": 0.9,
+            "bound": 0.8,
+            "passed": True,
+        }
+    ]
+    register_approved(
+        str(tmp_path / "registry"),
+        "demo",
+        str(make_model_folder()),
+        decision={
+            "approved": True,
+            "reason": "Approved: ok.",
+            "checks": checks,
+            "champion_version": 3,
+        },
+        metrics={"accuracy": 1.0},
+        schema=SCHEMA,
+        statistics=STATISTICS,
+        evaluation=EVALUATION,
+        trials=TRIALS,
+        intended_use="  Sorting penguins in a demo.  ",
+    )
+    metadata = ModelRegistry(str(tmp_path / "registry")).metadata("demo", 1)
+    lineage = metadata["lineage"]
+    assert metadata["explanation"] == EVALUATION["explanation"]
+    assert lineage["intended_use"] == "Sorting penguins in a demo."
+    assert lineage["approval_checks"] == checks
+    assert lineage["compared_with_version"] == 3
+    # The best model traces back to the trial that chose its parameters.
+    assert lineage["tuning_trials"] == TRIALS
+    assert lineage["evaluation"] == {
+        "n_rows": 40,
+        "primary_metric": "roc_auc",
+        "slice_column": "island",
+        "slices": {"Biscoe": {"n_rows": 40, "accuracy": 1.0}},
+        "class_support": {"a": 32, "b": 8},
+    }
+    assert lineage["library_versions"]["scikit-learn"] == sklearn.__version__
+
+
+def test_without_evaluation_trials_or_intended_use_the_lineage_says_so(
+    tmp_path: Path, make_model_folder: Callable[..., Path]
+) -> None:
+    folder = make_model_folder()
+    register(tmp_path / "registry", folder, {"approved": True, "reason": "ok"})
+    metadata = ModelRegistry(str(tmp_path / "registry")).metadata("demo", 1)
+    lineage = metadata["lineage"]
+    assert lineage["intended_use"] is None
+    assert lineage["tuning_trials"] is None
+    assert lineage["evaluation"] is None
+    assert "explanation" not in metadata

@@ -19,13 +19,19 @@ import pytest
 
 import mlops_suite.registry.store as registry_store
 from mlops_suite import __version__
-from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
+from mlops_suite.artifacts import (
+    CHAMPION_FILE,
+    METADATA_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+)
 from mlops_suite.errors import (
     ModelFolderError,
     ModelIntegrityError,
     ModelNameError,
     RegistryError,
 )
+from mlops_suite.model_card import build_model_card
 from mlops_suite.registry import (
     LINEAGE_KEYS,
     MAX_NAME_LENGTH,
@@ -76,6 +82,7 @@ def test_versions_count_from_one_and_each_new_version_becomes_champion(
     assert sorted(p.name for p in Path(two.uri).iterdir()) == [
         METADATA_FILE,
         MODEL_FILE,
+        MODEL_CARD_FILE,
     ]
 
 
@@ -106,6 +113,34 @@ def test_version_metadata_holds_model_metadata_lineage_schema_and_statistics(
     assert lineage["package_version"] == __version__
     assert lineage["registered_at"].endswith("+00:00")
     assert lineage["approval_reason"] is None  # not given: present, but unknown
+    assert "explanation" not in meta  # none given
+
+
+def test_every_version_has_a_model_card_built_from_its_metadata(
+    registry: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    explanation = {
+        "metric": "roc_auc",
+        "permutation_importance": {
+            "x1": {"mean": 0.3, "std": 0.02},
+            "x2": {"mean": 0.01, "std": 0.01},
+        },
+    }
+    registry.register(
+        NAME,
+        make_model_folder(),
+        lineage={**_lineage(), "intended_use": "Ranking penguins for a demo."},
+        statistics=STATISTICS,
+        explanation=explanation,
+    )
+
+    meta = registry.metadata(NAME, 1)
+    card = (Path(registry.version_uri(NAME, 1)) / MODEL_CARD_FILE).read_text()
+    assert meta["explanation"] == explanation
+    assert card == build_model_card(meta, model_name=NAME)
+    assert card.startswith(f"# Model card: {NAME} v1\n")
+    assert "Ranking penguins for a demo." in card
+    assert "| 1 | x1 | 0.3000 | 0.0200 |" in card
 
 
 def test_registered_model_predicts_like_the_original(
@@ -548,6 +583,10 @@ def test_memory_registry_end_to_end(
     assert registry.versions(NAME) == [1, 2]
     assert registry.version_uri(NAME, 2) == f"{memory_registry_uri}/{NAME}/v2"
     assert registry.metadata(NAME, 1)["schema"] == SCHEMA
+    card = fsspec.filesystem("memory").cat_file(
+        f"{memory_registry_uri.removeprefix('memory://')}/{NAME}/v2/{MODEL_CARD_FILE}"
+    )
+    assert card.decode().startswith(f"# Model card: {NAME} v2\n")
     fetched = Path(registry.fetch(NAME, dest=tmp_path / "serving"))
     np.testing.assert_array_equal(
         joblib.load(fetched / MODEL_FILE).predict(probe_rows),
@@ -581,3 +620,27 @@ def test_memory_registry_never_reuses_a_claimed_number(
     assert registry.versions(NAME) == []
     assert registry.register(NAME, make_model_folder(), lineage={}).version == 2
     assert registry.versions(NAME) == [2]
+
+
+def test_memory_registry_failing_to_publish_leaves_neither_model_nor_card(
+    memory_registry_uri: str,
+    make_model_folder: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fs = fsspec.filesystem("memory")
+    pipe_file = fs.pipe_file
+
+    def failing_metadata(path: str, data: bytes, **kwargs: object) -> None:
+        if path.endswith(METADATA_FILE):
+            raise OSError(5, "simulated outage")
+        pipe_file(path, data, **kwargs)
+
+    monkeypatch.setattr(fs, "pipe_file", failing_metadata)
+    registry = ModelRegistry(memory_registry_uri)
+    with pytest.raises(RegistryError, match="nothing was registered"):
+        registry.register(NAME, make_model_folder(), lineage={})
+
+    root = memory_registry_uri.removeprefix("memory://")
+    assert registry.versions(NAME) == []
+    assert not fs.exists(f"{root}/{NAME}/v1/{MODEL_FILE}")
+    assert not fs.exists(f"{root}/{NAME}/v1/{MODEL_CARD_FILE}")

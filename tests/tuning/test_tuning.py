@@ -15,6 +15,7 @@ from mlops_suite.tuning import (
     run_trial,
     select_best,
     trial_grid,
+    trial_records,
 )
 
 
@@ -147,3 +148,27 @@ def test_trials_markdown_lists_best_first() -> None:
     rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
     assert rows[0].startswith("| **1** | -300.2500 | 10.0")
     assert rows[1].startswith("| 2 | -310.5000 | 1.0")
+
+
+def test_trial_records_trace_the_chosen_parameters_to_their_trial() -> None:
+    trials = [
+        TrialResult({"alpha": 1.0}, -310.5, "neg_rmse"),
+        TrialResult({"alpha": 10.0}, -300.25, "neg_rmse"),
+        TrialResult({"alpha": 0.1}, -320.0, "neg_rmse"),
+    ]
+    records = trial_records(trials, select_best(trials))
+    assert json.loads(json.dumps(records)) == records  # JSON for the lineage
+    assert [r["rank"] for r in records] == [1, 2, 3]
+    assert [r["params"] for r in records] == [
+        {"alpha": 10.0},
+        {"alpha": 1.0},
+        {"alpha": 0.1},
+    ]
+    assert [r["selected"] for r in records] == [True, False, False]
+    assert records[0] == {
+        "rank": 1,
+        "params": {"alpha": 10.0},
+        "metric": "neg_rmse",
+        "score": -300.25,
+        "selected": True,
+    }

@@ -8,8 +8,10 @@ Layout, on a local folder or any fsspec URI (``gs://``, ``s3://``, ``memory://``
     <registry>/<model-name>/champion.json        {"version", "model_sha256",
                                                  "updated_at", "previous_version"}
 
-A version is never modified once published, and a reader never sees half of one (how
-each storage back end guarantees it is in :mod:`mlops_suite.registry.store`).
+A version is never modified once published, except that its ONNX export
+(``v<N>/onnx/``, recorded in its metadata) may be added once; a reader never sees half
+of either (how each storage back end guarantees it is in
+:mod:`mlops_suite.registry.store`).
 ``champion.json`` is replaced atomically. Every model file is checked against the
 sha256 recorded for it, both when it is registered and when it is read back.
 """
@@ -20,12 +22,19 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
+from mlops_suite.artifacts import (
+    CHAMPION_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    MODEL_FILE_EXTENSIONS,
+    ONNX_FOLDER,
+    ONNX_METADATA_KEY,
+)
 from mlops_suite.atomic import json_bytes, write_bytes
 from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
 from mlops_suite.model_folder import describe
@@ -292,6 +301,45 @@ class ModelRegistry:
         previous = current.version if current and current.version != version else None
         with self._reaching(f"update the champion of {name!r}"):
             return self._write_champion(name, version, sha, previous)
+
+    def add_onnx_export(
+        self, name: str, version: int, files: Mapping[str, bytes], record: Any
+    ) -> None:
+        """Add a version's ONNX export, the one change a published version accepts.
+
+        With the model file verified, ``files`` (paths relative to ``v<N>/onnx/``)
+        are written, each atomically, then ``metadata.json`` is replaced atomically
+        by the same metadata plus ``record`` under ``onnx``: readers see the export
+        once it is complete, and ``model_sha256`` still checks ``model.joblib``.
+
+        Raises:
+            RegistryError: No such version, an export is already recorded, or a
+                path leaves ``onnx/`` or ends like a model file; nothing is changed.
+            ModelIntegrityError: The model file does not match its sha256.
+        """
+        meta, sha = self._recorded(name, version)
+        folder = version_dir(version)
+        if ONNX_METADATA_KEY in meta:
+            where = self._store.location(name, folder, ONNX_FOLDER)
+            raise RegistryError(f"{name} v{version} already has its export in {where}.")
+        for path in files:
+            if path.endswith(MODEL_FILE_EXTENSIONS) or {"", ".", ".."} & {
+                *path.split("/")
+            }:
+                raise RegistryError(f"ONNX export file {path!r} must stay in onnx/.")
+        self._verify(name, version, sha)
+        written: list[list[str]] = []
+        try:
+            with self._reaching(f"write the ONNX export of {name} v{version}"):
+                for path, data in files.items():
+                    written.append([name, folder, ONNX_FOLDER, *path.split("/")])
+                    self._store.replace_file(data, *written[-1])
+                updated = json_bytes({**meta, ONNX_METADATA_KEY: record})
+                self._store.replace_file(updated, name, folder, METADATA_FILE)
+        except BaseException:
+            for parts in written:
+                self._store.remove_file(*parts)
+            raise
 
     def fetch(
         self,

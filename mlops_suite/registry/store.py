@@ -96,6 +96,10 @@ class Store(ABC):
         """Atomically replace a small file."""
 
     @abstractmethod
+    def remove_file(self, *parts: str) -> None:
+        """Delete a file if it exists; best effort, never raises."""
+
+    @abstractmethod
     def publish(
         self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
     ) -> None:
@@ -149,6 +153,12 @@ class LocalStore(Store):
 
     def replace_file(self, data: bytes, *parts: str) -> None:
         write_bytes(self._path(*parts), data)
+
+    def remove_file(self, *parts: str) -> None:
+        try:
+            self._path(*parts).unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def publish(
         self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
@@ -212,6 +222,12 @@ class FsspecStore(Store):
 
     def replace_file(self, data: bytes, *parts: str) -> None:
         self.fs.pipe_file(self._path(*parts), data)
+
+    def remove_file(self, *parts: str) -> None:
+        try:
+            self.fs.rm_file(self._path(*parts))
+        except Exception:  # best effort, like the cleanup in publish
+            pass
 
     def publish(
         self, name: str, version: int, model_file: Path, sha: str, metadata: bytes

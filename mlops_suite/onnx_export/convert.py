@@ -236,6 +236,8 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
         raise NotImplementedError(
             f"imputing {missing!r} in numbers is not converted, only NaN"
         )
+    if imputer.add_indicator:
+        raise NotImplementedError("add_indicator=True is not converted")
     source = operator.inputs[0].full_name
     if len(operator.inputs) > 1:
         source = scope.get_unique_variable_name("imputer_input")

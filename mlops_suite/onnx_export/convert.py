@@ -1,11 +1,14 @@
 """Convert a trained Pipeline to ONNX with skl2onnx, or refuse naming the step.
 
-skl2onnx converts the Pipeline as the package's docs describe it (see
+skl2onnx converts a view of the Pipeline that the package's docs describe (see
 :mod:`mlops_suite.onnx_export`): the steps that only turn input into arrays are left
-out, because the ONNX inputs are typed per column already, and the categorical
-imputers of ``None``/``NaN`` become one imputer of ``""``, the way a string tensor says
-"missing". Everything else is converted as it was fitted, and
-:mod:`~mlops_suite.onnx_export.parity` proves the result answers the same.
+out, because the ONNX inputs are typed per column already; the categorical imputers of
+``None``/``NaN`` become one imputer of ``""``, the way a string tensor says "missing";
+numeric branches end with a cast to float32. Everything else is converted as it was
+fitted, and :mod:`~mlops_suite.onnx_export.parity` proves the result answers the same.
+A step skl2onnx cannot convert is named from the view's paths (``model``,
+``preprocess/categorical/one_hot``): before conversion when skl2onnx has no converter
+for its class, or from the traceback when its converter refuses an option.
 """
 
 from __future__ import annotations

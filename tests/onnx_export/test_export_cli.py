@@ -138,3 +138,40 @@ def test_data_without_a_feature_column_is_one_sentence(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "region" in err
     assert not (registered.version_dir / "onnx").exists()
+
+
+def test_without_the_onnx_extra_the_command_says_what_to_install(
+    tmp_path: Path,
+) -> None:
+    script = (
+        "import sys; sys.modules['skl2onnx'] = None\n"
+        "from mlops_suite.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    data = tmp_path / "test.csv"
+    data.write_text("a,b\n1,2\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "export",
+            "onnx",
+            "--registry",
+            str(tmp_path),
+            "--model-name",
+            "m",
+            "--data",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "mlops: error: ONNX export needs skl2onnx and onnxruntime, which are not "
+        "installed (skl2onnx is missing); install them with pip install "
+        "'kfp-mlops-suite[onnx]'."
+    ]

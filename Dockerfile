@@ -23,9 +23,10 @@ COPY mlops_suite ./mlops_suite
 COPY components ./components
 COPY pipelines ./pipelines
 # gcs and s3 extras: registries and data on gs:// (Vertex AI) and s3:// (the KFP object
-# store). --prefix keeps the layout of a plain install under /usr/local, where the
-# pipelines expect the demo data (pipelines/platform.py, IMAGE_PENGUINS_CSV).
-RUN pip install --prefix=/install -c constraints.txt ".[gcs,s3]"
+# store); onnx: the export_onnx step (skl2onnx, onnxruntime). --prefix keeps the layout
+# of a plain install under /usr/local, where the pipelines expect the demo data
+# (pipelines/platform.py, IMAGE_PENGUINS_CSV).
+RUN pip install --prefix=/install -c constraints.txt ".[gcs,s3,onnx]"
 
 FROM python:3.11.11-slim-bookworm
 

@@ -20,7 +20,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,onnx]"
 	touch $(STAMP)
 
 .PHONY: install
@@ -69,9 +69,10 @@ golden: $(STAMP) ## rewrite the golden YAML files after an intended change to a 
 	$(MLOPS) compile --output-dir tests/golden
 
 .PHONY: bench
-bench: $(STAMP) ## drift report on 1M x 20 vs a plain pyarrow read (ratio); peak memory at 10M rows
+bench: $(STAMP) ## drift report on 1M x 20 vs a plain pyarrow read (ratio); peak memory at 10M rows; ONNX vs scikit-learn latency
 	$(PY) bench/drift_bench.py
 	$(PY) bench/drift_bench.py --memory-rows 10000000
+	$(PY) bench/onnx_bench.py
 
 .PHONY: apiserver
 apiserver: ## build kube-apiserver 1.20 once per machine for the apiserver tests (Debian; ~12 min)

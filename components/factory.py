@@ -22,6 +22,7 @@ from mlops_suite.components import (
     data,
     deployment,
     evaluation,
+    export,
     monitoring,
     registry,
     scoring,
@@ -69,6 +70,7 @@ class Components:
     approve_model: Any
     register_model: Any
     skip_registration: Any
+    export_onnx: Any
     deploy_model: Any
     detect_drift: Any
     batch_predict: Any
@@ -105,6 +107,7 @@ def build_components(image: str = DEFAULT_IMAGE) -> Components:
         approve_model=component(approval.approve_model),
         register_model=component(registry.register_model),
         skip_registration=component(registry.skip_registration),
+        export_onnx=component(export.export_onnx),
         deploy_model=component(deployment.deploy_model),
         detect_drift=component(monitoring.detect_drift),
         batch_predict=component(scoring.batch_predict),

@@ -30,6 +30,12 @@ TRIAL_FILE = "trial.json"
 CHAMPION_FILE = "champion.json"
 MODEL_CARD_FILE = "model_card.md"
 VERSION_PREFIX = "v"
+# A version's ONNX export: a Triton model repository in a subfolder (so KServe's sklearn
+# runtime still finds one model file in v<N>/), recorded under this metadata key.
+ONNX_FOLDER = "onnx"
+ONNX_FILE = "model.onnx"
+ONNX_METADATA_KEY = "onnx"
+TRITON_CONFIG_FILE = "config.pbtxt"
 
 # Column types used by schemas, metadata and training.
 NUMERIC = "numeric"

@@ -52,6 +52,10 @@ class ModelIntegrityError(RegistryError):
     """A model file does not match the sha256 recorded for it (metadata, registry)."""
 
 
+class ExportError(MlopsError):
+    """A model could not be exported (to ONNX); its registry version stays as it was."""
+
+
 class ServingError(MlopsError):
     """A model could not be served, or the served model answered wrongly."""
 

@@ -85,6 +85,7 @@ def build_continuous_training_pipeline(
         thresholds_json: str = DEFAULT_THRESHOLDS,
         max_regression: float = 0.01,
         unseen_tolerance: float = -1.0,
+        export_onnx: bool = False,
         deploy: bool = False,
         serving_namespace: str = "kubeflow",
         serving_mode: str = "raw",
@@ -123,6 +124,7 @@ def build_continuous_training_pipeline(
             max_regression: Tolerated relative drop against the champion.
             unseen_tolerance: Share of unseen categories tolerated in every
                 categorical column; negative to use the schema's bounds.
+            export_onnx: Also convert the registered version to ONNX.
             deploy: Serve an approved new version with KServe.
             serving_namespace: The namespace of the InferenceService.
             serving_mode: raw or serverless (canary rollout, then promotion).
@@ -167,6 +169,7 @@ def build_continuous_training_pipeline(
                 thresholds_json=thresholds_json,
                 max_regression=max_regression,
                 unseen_tolerance=unseen_tolerance,
+                export_onnx=export_onnx,
                 deploy=deploy,
                 serving_namespace=serving_namespace,
                 serving_mode=serving_mode,

@@ -84,6 +84,7 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
         thresholds_json: str = DEFAULT_THRESHOLDS,
         max_regression: float = 0.01,
         unseen_tolerance: float = -1.0,
+        export_onnx: bool = False,
         deploy: bool = False,
         serving_namespace: str = "kubeflow",
         serving_mode: str = "raw",
@@ -117,6 +118,8 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
             max_regression: Tolerated relative drop against the champion.
             unseen_tolerance: Share of unseen categories tolerated in every
                 categorical column; negative to use the schema's bounds.
+            export_onnx: Also convert the registered version to ONNX (v<N>/onnx/,
+                checked against the Pipeline on the test split).
             deploy: Serve the newly registered version with KServe (needs a cluster
                 with KServe; false for local runs).
             serving_namespace: The namespace of the InferenceService.
@@ -251,6 +254,15 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                     timeout_s=deploy_timeout_s,
                     serve_probabilities=serve_probabilities,
                 ).set_caching_options(False)
+            # Writes into the registered version, so never served from the cache.
+            with dsl.If(export_onnx == True, name="export-onnx"):  # noqa: E712
+                exported = c.export_onnx(
+                    test=split.outputs["test"],
+                    registry_uri=registry_uri,
+                    model_name=model_name,
+                    version=registered.outputs["version"],
+                ).set_caching_options(False)
+                place(exported)
 
         with dsl.Else(name="rejected"):
             skipped = c.skip_registration()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make checkov`: checkov's Kubernetes checks on what this repository deploys, rendered
 # as a cluster would receive it: every overlay under manifests/overlays and, for each
-# overlay, the output of `mlops manifest` for one registered version. (manifests/base is
-# not deployed alone: it has no namespace until an overlay gives it one.)
+# overlay, the output of `mlops manifest` (sklearn and onnx formats) for one registered
+# version. (manifests/base is not deployed alone: it has no namespace until an overlay
+# gives it one.)
 # A check may fail only where the manifest says why, in a checkov.io/skip<N> annotation
 # that the README's "Security" section lists; any other failure fails this script.
 # Needs: kubectl (its kustomize), .venv (make install) and .venv-checkov (make checkov).
@@ -33,10 +34,12 @@ render() {
     kubectl kustomize "$2" >"${OUT}/rendered/$1.yaml" || die "kubectl kustomize $2 failed."
 }
 
-# A registry holding one version, all that `mlops manifest` reads from it.
+# A registry holding one version (with an ONNX export), all that `mlops manifest`
+# reads from it.
 registry="${OUT}/registry"
 mkdir -p "${registry}/penguins/v1"
-printf '{"version": 1, "model_sha256": "%s"}\n' "$(printf 'a%.0s' $(seq 64))" \
+printf '{"version": 1, "model_sha256": "%s", "onnx": {"sha256": "%s"}}\n' \
+    "$(printf 'a%.0s' $(seq 64))" "$(printf 'b%.0s' $(seq 64))" \
     >"${registry}/penguins/v1/metadata.json"
 printf '{"version": 1}\n' >"${registry}/penguins/champion.json"
 
@@ -48,10 +51,12 @@ for overlay_dir in "${MANIFESTS}"/overlays/*/; do
         "${OUT}/rendered/overlay-${overlay}.yaml" | head -n 1)"
     [[ -n "${storage_uri}" ]] \
         || die "overlay ${overlay} has no storageUri ending in /${PLACEHOLDER_MODEL}/v1."
-    "${MLOPS}" manifest --registry "${registry}" --model-name penguins \
-        --storage-uri "${storage_uri}" --overlay "${overlay}" \
-        --output "${OUT}/manifest-${overlay}" >/dev/null
-    render "manifest-${overlay}" "${OUT}/manifest-${overlay}"
+    for format in sklearn onnx; do
+        "${MLOPS}" manifest --registry "${registry}" --model-name penguins \
+            --storage-uri "${storage_uri}" --overlay "${overlay}" --format "${format}" \
+            --output "${OUT}/manifest-${overlay}-${format}" >/dev/null
+        render "manifest-${overlay}-${format}" "${OUT}/manifest-${overlay}-${format}"
+    done
 done
 
 printf 'checkov on %s\n' "$(cd "${OUT}/rendered" && echo *.yaml)"

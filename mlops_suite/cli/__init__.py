@@ -16,7 +16,16 @@ import sys
 from collections.abc import Sequence
 
 from mlops_suite import __version__
-from mlops_suite.cli import demo, monitor, ops, registry, run, scoring, serving
+from mlops_suite.cli import (
+    demo,
+    export,
+    monitor,
+    ops,
+    registry,
+    run,
+    scoring,
+    serving,
+)
 from mlops_suite.cli.monitor import DRIFT_EXIT
 from mlops_suite.cli.parser import CommandParser
 from mlops_suite.errors import MlopsError
@@ -40,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     serving.add_sink(commands)
     ops.add_compile(commands)
     registry.add_registry(commands)
+    export.add_export(commands)
     serving.add_serve(commands)
     serving.add_manifest(commands)
     scoring.add_predict(commands)

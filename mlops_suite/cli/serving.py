@@ -157,6 +157,16 @@ def add_manifest(commands: Commands) -> None:
     manifest.add_argument("--model-name", required=True)
     add_version_flags(manifest, "the champion")
     add_manifest_options(manifest)
+    manifest.add_argument(
+        "--format",
+        choices=["sklearn", "onnx"],
+        default="sklearn",
+        help=(
+            "sklearn: model.joblib in KServe's sklearn runtime; onnx: the version's "
+            "ONNX export (mlops export onnx) in KServe's Triton runtime, V2 protocol "
+            "(default: %(default)s)"
+        ),
+    )
     manifest.set_defaults(handler=_manifest)
 
 
@@ -175,8 +185,14 @@ def _manifest(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         logs_uri=args.logs_uri,
         predict_proba=args.predict_proba,
+        model_format=args.format,
     )
     print(
         f"wrote {output}/kustomization.yaml; deploy it with: kubectl apply -k {output}"
     )
+    if args.format == "onnx":
+        print(
+            f"  predict: POST /v2/models/{args.model_name}/infer, one input per "
+            "feature (V2 protocol)"
+        )
     return 0

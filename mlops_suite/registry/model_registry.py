@@ -11,14 +11,17 @@ Layout, on a local folder or any fsspec URI (``gs://``, ``s3://``, ``memory://``
     <registry>/<model-name>/aliases/<alias>.json other aliases (:mod:`.aliases`)
     <registry>/<model-name>/history/             one file per event (:mod:`.history`)
 
-A version is never modified once published, and a reader never sees half of one (how
-each storage back end guarantees it is in :mod:`mlops_suite.registry.store`).
+A version is never modified once published, except that its ONNX export
+(``v<N>/onnx/``, recorded in its metadata) may be added once; a reader never sees half
+of either (how each storage back end guarantees it is in
+:mod:`mlops_suite.registry.store`).
 ``champion.json`` is replaced atomically. Every model file is checked against the
 sha256 recorded for it, both when it is registered and when it is read back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,6 +36,9 @@ from mlops_suite.artifacts import (
     METADATA_FILE,
     MODEL_CARD_FILE,
     MODEL_FILE,
+    MODEL_FILE_EXTENSIONS,
+    ONNX_FOLDER,
+    ONNX_METADATA_KEY,
 )
 from mlops_suite.atomic import json_bytes, write_bytes
 from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
@@ -351,6 +357,46 @@ class ModelRegistry:
         """
         _, sha = self._recorded(name, version)
         self._verify(name, version, sha)
+
+    def add_onnx_export(
+        self, name: str, version: int, files: Mapping[str, bytes], record: Any
+    ) -> None:
+        """Add a version's ONNX export, the one change a published version accepts.
+
+        With the model file verified, ``files`` (paths relative to ``v<N>/onnx/``)
+        are written, each atomically, then ``metadata.json`` is replaced atomically
+        by the same metadata plus ``record`` under ``onnx``: readers see the export
+        once it is complete, and ``model_sha256`` still checks ``model.joblib``.
+
+        Raises:
+            RegistryError: No such version, an export is already recorded, or a
+                path leaves ``onnx/`` or ends like a model file; nothing is changed.
+            ModelIntegrityError: The model file does not match its sha256.
+        """
+        meta, sha = self._recorded(name, version)
+        folder = version_dir(version)
+        if ONNX_METADATA_KEY in meta:
+            where = self._store.location(name, folder, ONNX_FOLDER)
+            raise RegistryError(f"{name} v{version} already has its export in {where}.")
+        for path in files:
+            if path.endswith(MODEL_FILE_EXTENSIONS) or {"", ".", ".."} & {
+                *path.split("/")
+            }:
+                raise RegistryError(f"ONNX export file {path!r} must stay in onnx/.")
+        self._verify(name, version, sha)
+        written: list[list[str]] = []
+        try:
+            with self._reaching(f"write the ONNX export of {name} v{version}"):
+                for path, data in files.items():
+                    written.append([name, folder, ONNX_FOLDER, *path.split("/")])
+                    self._store.replace_file(data, *written[-1])
+                updated = json_bytes({**meta, ONNX_METADATA_KEY: record})
+                self._store.replace_file(updated, name, folder, METADATA_FILE)
+        except BaseException:
+            for parts in written:
+                with contextlib.suppress(Exception):  # best effort; the error wins
+                    self._store.remove_file(*parts)
+            raise
 
     def fetch(
         self,

@@ -7,6 +7,11 @@ InferenceService to a registered version: the name becomes the model name, the
 moving alias such as ``latest``), and labels and annotations record the version and the
 model file's SHA-256 read from the registry. ``kubectl apply -k <output_dir>`` then
 deploys exactly what was registered.
+
+With ``model_format="onnx"`` the same version is served from its ONNX export instead
+(:mod:`mlops_suite.onnx_export`): KServe's ``onnx`` model format, which its Triton
+runtime serves over the V2 protocol from the Triton model repository in
+``v<N>/onnx/``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,14 @@ MODEL_NAME_LABEL = "kfp-mlops-suite.io/model-name"
 MODEL_VERSION_LABEL = "kfp-mlops-suite.io/model-version"
 # A SHA-256 hex digest (64 characters) is longer than a label value may be (63).
 MODEL_SHA256_ANNOTATION = "kfp-mlops-suite.io/model-sha256"
+ONNX_SHA256_ANNOTATION = "kfp-mlops-suite.io/onnx-sha256"
+
+# KServe model formats a registered version can be served as: the Pipeline itself
+# (stock sklearn runtime) or its ONNX export (Triton, which speaks V2 only).
+SKLEARN, ONNX = "sklearn", "onnx"
+MODEL_FORMATS = (SKLEARN, ONNX)
+# Triton with onnxruntime needs more memory than the sklearn server's 512Mi.
+ONNX_MEMORY = "1Gi"
 
 KUSTOMIZATION_FILE = "kustomization.yaml"
 # The payload-logging sink's Deployment (manifests/components/log-sink).
@@ -89,6 +102,7 @@ def write_overlay(
     namespace: str | None = None,
     manifests_root: str | os.PathLike[str] | None = None,
     logs_uri: str | None = None,
+    model_format: str = SKLEARN,
     predict_proba: bool = False,
 ) -> Path:
     """Write a kustomization that serves one registered model version.
@@ -99,10 +113,8 @@ def write_overlay(
     the model's SHA-256 (from the registry's ``v<N>/metadata.json``) are recorded as
     labels and annotations. The payload sink (when the overlay has it) is pointed at
     the same version: it writes to ``<logs_uri>/<model_name>/`` and names the logged
-    columns from ``v<N>/metadata.json``. With ``predict_proba`` the predictor gets
-    ``PREDICT_PROBA=true``, so it answers with class probabilities. Only
-    ``kustomization.yaml`` is written, atomically; the rest of ``output_dir`` is left
-    alone.
+    columns from ``v<N>/metadata.json``. Only ``kustomization.yaml`` is written,
+    atomically; the rest of ``output_dir`` is left alone.
 
     Args:
         registry_uri: Where this process reads the registry (a local path or an fsspec
@@ -123,8 +135,14 @@ def write_overlay(
         logs_uri: Where the payload sink writes, as the cluster reaches it; defaults
             to ``logs`` beside the registry (``s3://mlpipeline/registry`` ->
             ``s3://mlpipeline/logs``).
+        model_format: ``sklearn`` serves ``model.joblib`` with the stock sklearn
+            runtime; ``onnx`` serves the version's ONNX export
+            (``<storage_uri>/<model_name>/v<N>/onnx``, a Triton model repository)
+            as KServe's ``onnx`` format over the V2 protocol, with the ONNX file's
+            SHA-256 as one more annotation.
         predict_proba: Serve class probabilities (``predict_proba``) instead of
-            classes; classifiers only.
+            classes (KServe's ``PREDICT_PROBA=true``); sklearn format, classifiers
+            only.
 
     Returns:
         ``output_dir``, ready for ``kubectl apply -k``.
@@ -133,10 +151,21 @@ def write_overlay(
         ModelNameError: ``model_name`` cannot name a model and its InferenceService.
         RegistryError: The version, champion or metadata is missing or inconsistent.
         ServingError: ``predict_proba`` for a model that is not a classifier.
-        MlopsError: Unknown overlay, invalid name/namespace/URI, or an unwritable
-            ``output_dir``.
+        MlopsError: Unknown overlay or model format, invalid name/namespace/URI,
+            an ``onnx`` format for a version without an ONNX export, or an
+            unwritable ``output_dir``.
     """
     validate_model_name(model_name)
+    if model_format not in MODEL_FORMATS:
+        raise MlopsError(
+            f"model format {model_format!r} is not served here; expected one of "
+            f"{', '.join(MODEL_FORMATS)}."
+        )
+    if predict_proba and model_format != SKLEARN:
+        raise MlopsError(
+            "--predict-proba sets the sklearn runtime's PREDICT_PROBA; the ONNX "
+            "model answers with probabilities of its own, so leave it off there."
+        )
     if namespace is not None and (
         not _NAMESPACE.fullmatch(namespace) or len(namespace) > 63
     ):
@@ -179,12 +208,17 @@ def write_overlay(
             "lowercase hex digits); re-register the model so the served file can be "
             "traced."
         )
+
     if predict_proba:
         check_serves_probabilities(
             metadata, f"{model_name} {_version_folder(version)}", "--predict-proba"
         )
-
-    served_uri = f"{storage_uri.rstrip('/')}/{model_name}/{_version_folder(version)}"
+    version_uri = f"{storage_uri.rstrip('/')}/{model_name}/{_version_folder(version)}"
+    onnx_sha256 = (
+        _onnx_sha256(metadata, registry, model_name, version)
+        if model_format == ONNX
+        else None
+    )
     logs = (logs_uri or _beside(storage_uri, "logs")).rstrip("/")
     kustomization = _kustomization(
         overlay_dir=overlay_dir,
@@ -192,11 +226,12 @@ def write_overlay(
         model_name=model_name,
         version=version,
         model_sha256=model_sha256,
-        served_uri=served_uri,
+        version_uri=version_uri,
+        onnx_sha256=onnx_sha256,
+        predict_proba=predict_proba,
         logs_uri=f"{logs}/{model_name}/",
         with_sink=_has_log_sink(overlay_dir),
         namespace=namespace,
-        predict_proba=predict_proba,
     )
     target = Path(output_dir) / KUSTOMIZATION_FILE
     try:
@@ -207,6 +242,27 @@ def write_overlay(
             "choose a writable output folder."
         ) from exc
     return Path(output_dir)
+
+
+def _onnx_sha256(
+    metadata: dict[str, Any], registry: ModelRegistry, model_name: str, version: int
+) -> str:
+    """The ONNX file's SHA-256 the version records, or why it cannot be served."""
+    record = metadata.get(artifacts.ONNX_METADATA_KEY)
+    where = f"{registry.version_uri(model_name, version)}/{artifacts.METADATA_FILE}"
+    if not isinstance(record, dict):
+        raise RegistryError(
+            f"{model_name} v{version} has no ONNX export ({where} records none); "
+            f"run `mlops export onnx --model-name {model_name} --version {version}` "
+            "first."
+        )
+    sha256 = record.get("sha256")
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise RegistryError(
+            f"{where} records an ONNX export without a valid sha256 (got "
+            f"{sha256!r}, expected 64 lowercase hex digits)."
+        )
+    return sha256
 
 
 def _beside(uri: str, name: str) -> str:
@@ -248,11 +304,12 @@ def _kustomization(
     model_name: str,
     version: int,
     model_sha256: str,
-    served_uri: str,
+    version_uri: str,
+    onnx_sha256: str | None,
+    predict_proba: bool,
     logs_uri: str,
     with_sink: bool,
     namespace: str | None,
-    predict_proba: bool = False,
 ) -> str:
     try:
         resource = os.path.relpath(overlay_dir, output_dir.resolve())
@@ -260,9 +317,23 @@ def _kustomization(
         # Different drives on Windows: no relative path; kustomize takes absolute.
         resource = str(overlay_dir)
     version_label = _version_folder(version)
-    model: dict[str, Any] = {"storageUri": served_uri}
+    annotations = {MODEL_SHA256_ANNOTATION: model_sha256}
+    model: dict[str, Any] = {"storageUri": version_uri}
+    if onnx_sha256 is not None:
+        annotations[ONNX_SHA256_ANNOTATION] = onnx_sha256
+        model = {
+            "modelFormat": {"name": ONNX},
+            # KServe finds no runtime for onnx without it: Triton serves V2 only.
+            "protocolVersion": "v2",
+            "storageUri": f"{version_uri}/{artifacts.ONNX_FOLDER}",
+            "resources": {
+                "requests": {"memory": ONNX_MEMORY},
+                "limits": {"memory": ONNX_MEMORY},
+            },
+        }
     if predict_proba:
         model["env"] = [predict_proba_env()]
+    served_uri = model["storageUri"]
     merge_patch = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -273,7 +344,7 @@ def _kustomization(
                 MODEL_NAME_LABEL: model_name,
                 MODEL_VERSION_LABEL: version_label,
             },
-            "annotations": {MODEL_SHA256_ANNOTATION: model_sha256},
+            "annotations": annotations,
         },
         "spec": {
             "predictor": {
@@ -316,7 +387,7 @@ def _kustomization(
             {
                 "op": "replace",
                 "path": "/spec/template/spec/containers/0/args/1",
-                "value": f"--metadata={served_uri}/{artifacts.METADATA_FILE}",
+                "value": f"--metadata={version_uri}/{artifacts.METADATA_FILE}",
             },
         ]
         document["patches"].append(
@@ -325,10 +396,14 @@ def _kustomization(
                 "patch": yaml.safe_dump(sink_args, sort_keys=False),
             }
         )
+    served = (
+        f"model sha256 {model_sha256}"
+        if onnx_sha256 is None
+        else f"as ONNX, sha256 {onnx_sha256}"
+    )
     header = (
         "# Generated by mlops_suite.serving.manifests.write_overlay: serves "
-        f"{model_name} {version_label}\n# (model sha256 {model_sha256})"
-        f" from {served_uri}.\n"
+        f"{model_name} {version_label}\n# ({served}) from {served_uri}.\n"
         "# Regenerate instead of editing; apply with `kubectl apply -k <folder>`.\n"
     )
     return header + yaml.dump(

@@ -413,3 +413,25 @@ def test_deploy_model_applies_waits_and_smoke_tests(
     deployment = json.loads((step / "deployment" / "deployment.json").read_text())
     assert deployment["action"] == "created"
     assert params["Output"] == fake_cluster.serve_url
+
+
+def test_export_onnx_records_the_export_once(
+    root: Path, data: dict[str, Any], tmp_path: Path
+) -> None:
+    registry = ModelRegistry(str(tmp_path / "registry"))
+    registry.register("penguins", data["base"] / "model", lineage={})
+    for created in (1.0, 0.0):
+        step, params = run_step(
+            root,
+            C.export_onnx,
+            {"test": dataset(data, "test")},
+            registry_uri=str(tmp_path / "registry"),
+            model_name="penguins",
+            version=1,
+        )
+        assert params["Output"] == "onnx/penguins/1/model.onnx"
+        record = registry.metadata("penguins", 1)["onnx"]
+        assert record["parity"]["labels_identical"] is True
+        metrics = json.loads((step / "executor_output.json").read_text())
+        logged = metrics["artifacts"]["export"]["artifacts"][0]["metadata"]
+        assert logged["created"] == created and logged["sha256"] == record["sha256"]

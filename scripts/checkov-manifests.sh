@@ -38,10 +38,13 @@ render() {
 # reads from it.
 registry="${OUT}/registry"
 mkdir -p "${registry}/penguins/v1"
+model_sha256="$(printf 'a%.0s' $(seq 64))"
 printf '{"version": 1, "model_sha256": "%s", "onnx": {"sha256": "%s"}}\n' \
-    "$(printf 'a%.0s' $(seq 64))" "$(printf 'b%.0s' $(seq 64))" \
+    "${model_sha256}" "$(printf 'b%.0s' $(seq 64))" \
     >"${registry}/penguins/v1/metadata.json"
-printf '{"version": 1}\n' >"${registry}/penguins/champion.json"
+# The champion pointer names the version and its model's hash, as the registry writes it.
+printf '{"version": 1, "model_sha256": "%s"}\n' "${model_sha256}" \
+    >"${registry}/penguins/champion.json"
 
 for overlay_dir in "${MANIFESTS}"/overlays/*/; do
     overlay="$(basename "${overlay_dir}")"

@@ -24,16 +24,18 @@ def register_model(
 ):
     """Adds the approved model to the registry and makes it the champion.
 
-    Writes ``<registry>/<model_name>/v<N>/model.joblib`` and ``metadata.json`` with
-    the lineage (data and schema hashes, hyperparameters, metrics, approval reason,
-    package version, git commit, component image, pipeline run, time), then points
-    ``champion.json`` at it atomically. A model byte-identical to the champion adds no
-    version.
+    Writes ``<registry>/<model_name>/v<N>/model.joblib``, ``calibration.json`` (a
+    classifier's, for performance estimation) and ``metadata.json`` with the
+    performance reference and the lineage (data and schema hashes, hyperparameters,
+    metrics, approval reason, package version, git commit, component image, pipeline
+    run, time), then points ``champion.json`` at it atomically. A model
+    byte-identical to the champion adds no version.
 
     Args:
         model: The approved model folder.
         blessing: The approval decision; registration refuses a model without one.
-        evaluation: The model's evaluation, recorded in the lineage.
+        evaluation: The model's evaluation, recorded in the lineage, with its
+            performance reference and calibrator.
         schema: The schema the training data was validated against.
         statistics: The training data's profile, the reference for monitoring.
         registry_uri: The model registry (a path or fsspec URI).
@@ -46,28 +48,37 @@ def register_model(
         ``version``: the champion's version after registration; ``new_version``:
         whether this run added it (False for a model byte-identical to the champion).
     """
+    import os
     from collections import namedtuple
 
     from mlops_suite.artifacts import (
         BLESSING_FILE,
+        CALIBRATION_FILE,
         EVALUATION_FILE,
         SCHEMA_FILE,
         STATISTICS_FILE,
     )
     from mlops_suite.components.step import failing_clearly, read_json
+    from mlops_suite.monitoring.performance_reference import REFERENCE_KEY
     from mlops_suite.registration import register_approved
 
     with failing_clearly("register_model"):
+        evaluated = read_json(evaluation.path, EVALUATION_FILE)
+        calibrated = os.path.isfile(os.path.join(evaluation.path, CALIBRATION_FILE))
         result = register_approved(
             registry_uri,
             model_name,
             model.path,
             decision=read_json(blessing.path, BLESSING_FILE),
-            metrics=read_json(evaluation.path, EVALUATION_FILE)["metrics"],
+            metrics=evaluated["metrics"],
             schema=read_json(schema.path, SCHEMA_FILE),
             statistics=read_json(statistics.path, STATISTICS_FILE),
             component_image=component_image,
             pipeline_run_id=pipeline_run_id,
+            performance_reference=evaluated.get(REFERENCE_KEY),
+            calibration=(
+                read_json(evaluation.path, CALIBRATION_FILE) if calibrated else None
+            ),
         )
     registration.log_metric("version", result.version)
     registration.log_metric("new_version", 1.0 if result.created else 0.0)

@@ -12,8 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mlops_suite.artifacts import CALIBRATION_FILE
+from mlops_suite.atomic import json_bytes
 from mlops_suite.data.schema import schema_sha256
 from mlops_suite.errors import RegistryError
+from mlops_suite.monitoring.performance_reference import (
+    REFERENCE_KEY,
+    PerformanceReference,
+)
 from mlops_suite.registry import ModelRegistry, Registration
 
 
@@ -28,6 +34,8 @@ def register_approved(
     statistics: dict[str, Any],
     component_image: str = "",
     pipeline_run_id: str = "",
+    performance_reference: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> Registration:
     """Registers an approved model folder and makes it the champion.
 
@@ -44,6 +52,11 @@ def register_approved(
         statistics: The training data's profile, the reference for monitoring.
         component_image: The image the pipeline's steps ran in.
         pipeline_run_id: The run that produced the model.
+        performance_reference: The model's performance across chunks of the test
+            split (``PerformanceReference.to_dict``), recorded in ``metadata.json``
+            with the approval gate's bounds, for monitoring.
+        calibration: The calibrator of its class probabilities
+            (``Calibrator.to_dict``), stored as ``calibration.json`` beside it.
 
     Returns:
         The version the champion now is, and whether it is new.
@@ -64,6 +77,18 @@ def register_approved(
         "component_image": component_image,
         "pipeline_run_id": pipeline_run_id,
     }
+    extra: dict[str, Any] = {}
+    if performance_reference is not None:
+        reference = PerformanceReference.from_dict(performance_reference)
+        checks = decision.get("checks")
+        extra[REFERENCE_KEY] = reference.with_approval(checks).to_dict()
+    files = {CALIBRATION_FILE: json_bytes(calibration)} if calibration else None
     return ModelRegistry(registry_uri).register(
-        model_name, model_dir, lineage=lineage, schema=schema, statistics=statistics
+        model_name,
+        model_dir,
+        lineage=lineage,
+        schema=schema,
+        statistics=statistics,
+        files=files,
+        extra_metadata=extra,
     )

@@ -5,6 +5,8 @@ Layout, on a local folder or any fsspec URI (``gs://``, ``s3://``, ``memory://``
     <registry>/<model-name>/v<N>/model.joblib
     <registry>/<model-name>/v<N>/metadata.json   model metadata + version, lineage,
                                                  schema, statistics
+    <registry>/<model-name>/v<N>/<companion>     e.g. calibration.json, each with
+                                                 its sha256 under "files"
     <registry>/<model-name>/champion.json        {"version", "model_sha256",
                                                  "updated_at", "previous_version"}
 
@@ -16,11 +18,12 @@ sha256 recorded for it, both when it is registered and when it is read back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -28,7 +31,7 @@ from typing import IO, Any
 from mlops_suite.artifacts import CHAMPION_FILE, METADATA_FILE, MODEL_FILE
 from mlops_suite.atomic import json_bytes, write_bytes
 from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
-from mlops_suite.model_folder import describe
+from mlops_suite.model_folder import check_companion_name, describe
 from mlops_suite.registry.names import is_model_name, validate_model_name
 from mlops_suite.registry.records import (
     Champion,
@@ -179,6 +182,43 @@ class ModelRegistry:
         validate_model_name(name)
         return self._store.location(name, version_dir(version))
 
+    def read_file(self, name: str, version: int, file_name: str) -> bytes:
+        """A companion file of a version (see ``files`` of :meth:`register`).
+
+        Args:
+            name: The model name.
+            version: The version number.
+            file_name: The file, as recorded under ``files`` in ``metadata.json``.
+
+        Returns:
+            Its content, checked against the recorded sha256.
+
+        Raises:
+            RegistryError: The version records no such file, or it is missing.
+            ModelIntegrityError: The file does not match its recorded sha256.
+        """
+        recorded = (self.metadata(name, version).get("files") or {}).get(file_name)
+        location = self._store.location(name, version_dir(version), file_name)
+        if not isinstance(recorded, str):
+            raise RegistryError(
+                f"{name} v{version} records no file {file_name!r} in its "
+                f"{METADATA_FILE}; it was registered without one."
+            )
+        try:
+            with self._reaching(f"read {location}"):
+                data = self._store.read_bytes(name, version_dir(version), file_name)
+        except FileNotFoundError:
+            raise RegistryError(
+                f"{location} is missing although {name} v{version} records it; the "
+                "registry was changed by hand."
+            ) from None
+        if hashlib.sha256(data).hexdigest() != recorded:
+            raise ModelIntegrityError(
+                f"{location} does not match the sha256 {recorded[:12]}… its "
+                f"{METADATA_FILE} records; the file was changed, so it is not used."
+            )
+        return data
+
     # ----------------------------------------------------------------- writing
 
     def register(
@@ -190,6 +230,8 @@ class ModelRegistry:
         schema: dict[str, Any] | None = None,
         statistics: dict[str, Any] | None = None,
         make_champion: bool = True,
+        files: Mapping[str, bytes] | None = None,
+        extra_metadata: Mapping[str, Any] | None = None,
     ) -> Registration:
         """Add a model folder as the next version of ``name``.
 
@@ -209,6 +251,13 @@ class ModelRegistry:
             schema: The schema the training data was validated against.
             statistics: The training data's profile (the reference for monitoring).
             make_champion: Whether to point ``champion.json`` at the new version.
+            files: Companion files written into the version folder beside the
+                model (e.g. ``calibration.json``), name to content; their sha256
+                are recorded under ``files`` in ``metadata.json`` and checked by
+                :meth:`read_file`.
+            extra_metadata: Further top-level keys of ``metadata.json`` (e.g.
+                ``performance_reference``); none may replace a key the model folder
+                or the registry writes.
 
         Returns:
             The version and whether it was created.
@@ -250,7 +299,22 @@ class ModelRegistry:
             schema=schema,
             statistics=statistics,
         )
-        version = self._publish(name, model_file, sha, record)
+        for file_name in files or {}:
+            check_companion_name(file_name)
+        clashing = sorted(set(extra_metadata or {}) & {*record, "version", "files"})
+        if clashing:
+            raise RegistryError(
+                f"extra metadata for {name!r} would replace {', '.join(clashing)}, "
+                "which the model folder or the registry writes; nothing was "
+                "registered."
+            )
+        record.update(extra_metadata or {})
+        if files:
+            record["files"] = {
+                file_name: hashlib.sha256(data).hexdigest()
+                for file_name, data in files.items()
+            }
+        version = self._publish(name, model_file, sha, record, files)
         if make_champion:
             previous = current.version if current is not None else None
             try:
@@ -304,8 +368,9 @@ class ModelRegistry:
         Args:
             name: The model name.
             version: The version; the champion by default.
-            dest: The local folder to write ``model.joblib`` and ``metadata.json``
-                into (created if needed); a new temporary folder by default.
+            dest: The local folder to write ``model.joblib``, its companion files
+                and ``metadata.json`` into (created if needed); a new temporary
+                folder by default.
 
         Returns:
             The local model folder.
@@ -338,6 +403,11 @@ class ModelRegistry:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+            for file_name in meta.get("files") or {}:
+                check_companion_name(file_name)
+                write_bytes(
+                    folder / file_name, self.read_file(name, version, file_name)
+                )
             write_bytes(folder / METADATA_FILE, json_bytes(meta))
         except BaseException:
             if created:
@@ -408,14 +478,21 @@ class ModelRegistry:
         return current.version
 
     def _publish(
-        self, name: str, model_file: Path, sha: str, record: dict[str, Any]
+        self,
+        name: str,
+        model_file: Path,
+        sha: str,
+        record: dict[str, Any],
+        files: Mapping[str, bytes] | None = None,
     ) -> int:
         for _ in range(_MAX_ATTEMPTS):
             with self._reaching(f"list the versions of {name!r}"):
                 version = max(self._store.taken_versions(name), default=0) + 1
             record["version"] = version
             try:
-                self._store.publish(name, version, model_file, sha, json_bytes(record))
+                self._store.publish(
+                    name, version, model_file, sha, json_bytes(record), files
+                )
             except VersionTaken:
                 continue  # another registration won this number: take the next one
             except MlopsError:

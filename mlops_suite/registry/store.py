@@ -22,6 +22,7 @@ import logging
 import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -97,9 +98,18 @@ class Store(ABC):
 
     @abstractmethod
     def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
+        self,
+        name: str,
+        version: int,
+        model_file: Path,
+        sha: str,
+        metadata: bytes,
+        files: Mapping[str, bytes] | None = None,
     ) -> None:
-        """Create ``<name>/v<version>/``; VersionTaken when the number is in use."""
+        """Create ``<name>/v<version>/``; VersionTaken when the number is in use.
+
+        ``files`` are written beside the model before ``metadata.json``.
+        """
 
 
 class LocalStore(Store):
@@ -151,7 +161,13 @@ class LocalStore(Store):
         write_bytes(self._path(*parts), data)
 
     def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
+        self,
+        name: str,
+        version: int,
+        model_file: Path,
+        sha: str,
+        metadata: bytes,
+        files: Mapping[str, bytes] | None = None,
     ) -> None:
         target = self._path(name, version_dir(version))
         try:
@@ -164,6 +180,8 @@ class LocalStore(Store):
                     dst.flush()
                     os.fsync(dst.fileno())
                 _check_copied(model_file, sha, copied)
+                for file_name, data in (files or {}).items():
+                    write_bytes(staging / file_name, data)
                 write_bytes(staging / METADATA_FILE, metadata)
         except FileExistsError:
             raise VersionTaken from None
@@ -214,7 +232,13 @@ class FsspecStore(Store):
         self.fs.pipe_file(self._path(*parts), data)
 
     def publish(
-        self, name: str, version: int, model_file: Path, sha: str, metadata: bytes
+        self,
+        name: str,
+        version: int,
+        model_file: Path,
+        sha: str,
+        metadata: bytes,
+        files: Mapping[str, bytes] | None = None,
     ) -> None:
         folder = version_dir(version)
         self._claim(name, folder)
@@ -223,6 +247,8 @@ class FsspecStore(Store):
             with model_file.open("rb") as src, self.fs.open(model_path, "wb") as dst:
                 copied = copy_hashing(src, dst)
             _check_copied(model_file, sha, copied)
+            for file_name, data in (files or {}).items():
+                self.fs.pipe_file(self._path(name, folder, file_name), data)
             # Written last: its existence is what makes the version visible.
             self.fs.pipe_file(self._path(name, folder, METADATA_FILE), metadata)
         except BaseException:

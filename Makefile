@@ -69,9 +69,10 @@ golden: $(STAMP) ## rewrite the golden YAML files after an intended change to a 
 	$(MLOPS) compile --output-dir tests/golden
 
 .PHONY: bench
-bench: $(STAMP) ## drift report on 1M x 20 vs a plain pyarrow read (ratio); peak memory at 10M rows
+bench: $(STAMP) ## drift on 1M x 20 vs pyarrow; peak memory at 10M rows; CBPE vs NannyML
 	$(PY) bench/drift_bench.py
 	$(PY) bench/drift_bench.py --memory-rows 10000000
+	$(PY) bench/cbpe_bench.py
 
 CLUSTER_NAME   ?= kfp-mlops-suite
 # docker or podman: builds the image and runs the kind node (kind's podman provider).

@@ -77,8 +77,10 @@ class Calibrator:
             return proba
         if len(self.classes) == 2:
             x, y = self.maps[0]
-            positive = np.interp(proba[:, 1], x, y)
-            return np.column_stack([1.0 - positive, positive])
+            calibrated = np.empty_like(proba)
+            calibrated[:, 1] = np.interp(proba[:, 1], x, y)
+            np.subtract(1.0, calibrated[:, 1], out=calibrated[:, 0])
+            return calibrated
         calibrated = np.column_stack(
             [np.interp(proba[:, k], x, y) for k, (x, y) in enumerate(self.maps)]
         )

@@ -91,4 +91,4 @@ def test_score_bins_keep_the_order_of_scores() -> None:
     scores = np.array([0.0, 1e-9, 0.01, 0.4999, 0.5, 0.5001, 0.99, 1.0])
     bins = score_bins(scores)
     assert np.all(np.diff(bins) >= 0)
-    assert bins[3] < bins[5] and bins[0] == 0
+    assert bins[3] < bins[5] and bins[0] == 0 and bins[-1] == 4095

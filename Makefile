@@ -73,6 +73,7 @@ bench: $(STAMP) ## drift on 1M x 20 vs pyarrow; peak memory at 10M rows; CBPE vs
 	$(PY) bench/drift_bench.py
 	$(PY) bench/drift_bench.py --memory-rows 10000000
 	$(PY) bench/cbpe_bench.py
+	$(PY) bench/cbpe_bench.py --memory-rows 10000000
 
 CLUSTER_NAME   ?= kfp-mlops-suite
 # docker or podman: builds the image and runs the kind node (kind's podman provider).

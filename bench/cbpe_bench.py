@@ -27,9 +27,13 @@ Target: an error no larger than NannyML's, estimating at 10x its speed. Each tim
 is the best of three runs; timings are printed, never asserted: a shared machine
 makes them noisy.
 
+``--memory-rows 10000000`` instead measures the peak RSS of a timeline of a 10M-row
+log with 20 features (target < 1.5 GB): memory must not grow with the row count.
+
 Usage::
 
     .venv/bin/python bench/cbpe_bench.py [--rows 1000000] [--chunk-size 5000]
+    .venv/bin/python bench/cbpe_bench.py --memory-rows 10000000
 """
 
 from __future__ import annotations
@@ -247,6 +251,107 @@ def _proba(frame):  # type: ignore[no-untyped-def]
     return np.column_stack([1.0 - score, score])
 
 
+# ------------------------------------------------------------------ memory
+MEMORY_FEATURES = 20
+MEMORY_CHUNK_ROWS = 100_000
+# Rows generated and written per step, so writing 10M rows stays small in memory.
+WRITE_ROWS = 500_000
+MEMORY_TARGET_GB = 1.5
+
+
+def write_log(path: Path, rows: int) -> None:
+    """A log of ``rows`` rows: 16 numeric, 4 categorical features, proba, prediction."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    for start in range(0, rows, WRITE_ROWS):
+        size = min(WRITE_ROWS, rows - start)
+        rng = np.random.default_rng(start)
+        columns = {f"num_{i:02d}": rng.normal(i, 1 + i, size) for i in range(16)}
+        for i in range(4):
+            columns[f"cat_{i}"] = rng.choice(["a", "b", "c", "d"], size)
+        score = rng.beta(2, 2, size)
+        columns["proba_0"], columns["proba_1"] = 1 - score, score
+        columns["prediction"] = (score > 0.5).astype(np.int64)
+        table = pa.table(columns)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+    assert writer is not None
+    writer.close()
+
+
+def memory_child(path: Path) -> None:
+    """Run in a fresh process: the timeline of ``path``; print the peak RSS."""
+    import resource
+
+    import pyarrow.parquet as pq
+
+    from mlops_suite.data.statistics import compute_statistics
+    from mlops_suite.monitoring.calibrator import IDENTITY, Calibrator
+    from mlops_suite.monitoring.chunking import Chunking
+    from mlops_suite.monitoring.monitored_model import MonitoredModel
+    from mlops_suite.monitoring.performance_reference import (
+        MetricSpread,
+        PerformanceReference,
+    )
+    from mlops_suite.monitoring.timeline import build_timeline
+
+    first = next(pq.ParquetFile(path).iter_batches(batch_size=100_000)).to_pandas()
+    features = [c for c in first.columns if c.startswith(("num_", "cat_"))]
+    model = MonitoredModel(
+        metadata={
+            "task": "classification",
+            "classes": [0, 1],
+            "features": [{"name": name} for name in features],
+        },
+        name="memory",
+        reference=PerformanceReference(
+            "classification", 10_000, 1_000, {"accuracy": MetricSpread(0.7, 0.01)}
+        ),
+        calibrator=Calibrator(classes=(0, 1), method=IDENTITY),
+    )
+    statistics = compute_statistics(first[features])
+    del first
+    started = time.perf_counter()
+    timeline = build_timeline(
+        str(path),
+        chunking=Chunking(size=MEMORY_CHUNK_ROWS),
+        statistics=statistics,
+        model=model,
+        features=features,
+    )
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(
+        json.dumps({"seconds": seconds, "peak": peak, "chunks": len(timeline.chunks)})
+    )
+
+
+def run_memory(rows: int) -> None:
+    """Write a ``rows``-row log and measure the timeline's peak RSS in a child."""
+    with tempfile.TemporaryDirectory(prefix="cbpe-memory-") as tmp:
+        path = Path(tmp) / "log.parquet"
+        write_log(path, rows)
+        found = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    result = json.loads(found.stdout.strip().splitlines()[-1])
+    gigabytes = result["peak"] / 1e9
+    verdict = "met" if gigabytes < MEMORY_TARGET_GB else "NOT met"
+    print(
+        f"timeline of {rows:,} rows x {MEMORY_FEATURES} features (+ proba, "
+        f"prediction) in {result['chunks']} chunks of {MEMORY_CHUNK_ROWS:,}: "
+        f"{result['seconds']:.1f} s, peak RSS {gigabytes:.2f} GB (target "
+        f"< {MEMORY_TARGET_GB} GB: {verdict})"
+    )
+
+
 # ------------------------------------------------------------------ report
 def _mean_error(estimates: list[float], realized: list[float]) -> float:
     pairs = list(zip(estimates, realized, strict=True))
@@ -257,10 +362,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk-size", type=int, default=5_000)
+    parser.add_argument(
+        "--memory-rows",
+        type=int,
+        help="instead, the peak memory of a timeline of this many rows",
+    )
     parser.add_argument("--nannyml-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.nannyml_worker is not None:
         nannyml_worker(args.nannyml_worker, args.rows, args.chunk_size)
+        return
+    if args.memory_child is not None:
+        memory_child(args.memory_child)
+        return
+    if args.memory_rows is not None:
+        run_memory(args.memory_rows)
         return
 
     python = nannyml_python()

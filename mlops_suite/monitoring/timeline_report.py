@@ -4,9 +4,11 @@ The page opens with a summary (the model, the data, how it was cut, what alerted
 and how performance was or was not estimated), then the timelines: each metric per
 chunk (the estimate with its band of three sampling errors, the realized value when
 labels were joined, the threshold), then each feature's drift score per chunk
-against its threshold, features that drifted somewhere first. Alerting chunks are
-marked in red. Figures are drawn as :mod:`.report` draws them (Agg canvas, base64
-PNG), so the page needs nothing beside it.
+against its threshold, features that drifted somewhere first. Chunks whose
+performance alerted are shaded red in every figure, and circled where they alerted;
+drifted chunks are circled on their feature's line. Figures are drawn as
+:mod:`.report` draws them (Agg canvas, base64 PNG), so the page needs nothing
+beside it.
 """
 
 from __future__ import annotations
@@ -86,14 +88,14 @@ def render_timeline_html(timeline: Timeline, *, title: str = "Monitoring") -> st
     metrics = list(chunks[0].performance) if chunks else []
     if metrics:
         parts.append("<h2>Performance per chunk</h2>")
-        parts += [_metric_figure(chunks, name) for name in metrics]
+        parts += [_metric_figure(chunks, name, alerting) for name in metrics]
     if chunks and chunks[0].drift:
         parts.append("<h2>Drift per chunk</h2>")
         features = sorted(
             chunks[0].drift,
             key=lambda name: (not any(c.drift[name].drifted for c in chunks), name),
         )
-        parts += [_drift_figure(chunks, name) for name in features]
+        parts += [_drift_figure(chunks, name, alerting) for name in features]
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -140,8 +142,11 @@ def _chunk_table(chunks: Sequence[ChunkResult], alerting: set[int]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _axis(fig: Figure, chunks: Sequence[ChunkResult]) -> Axes:
+def _axis(fig: Figure, chunks: Sequence[ChunkResult], alerting: set[int]) -> Axes:
     ax = fig.add_subplot()
+    # Chunks whose performance alerted are shaded in every figure, drift included.
+    for index in alerting:
+        ax.axvspan(index - 0.5, index + 0.5, color=_ALERT_COLOR, alpha=0.07, lw=0)
     step = max(1, int(np.ceil(len(chunks) / _MAX_TICKS)))
     ticks = list(range(0, len(chunks), step))
     ax.set_xticks(ticks)
@@ -157,11 +162,11 @@ def _values(points: Sequence[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in points], dtype=float)
 
 
-def _metric_figure(chunks: Sequence[ChunkResult], name: str) -> str:
+def _metric_figure(chunks: Sequence[ChunkResult], name: str, alerting: set[int]) -> str:
     points = [chunk.performance[name] for chunk in chunks]
     x = np.arange(len(chunks))
     fig = Figure(figsize=(9, 3))
-    ax = _axis(fig, chunks)
+    ax = _axis(fig, chunks, alerting)
     estimated = _values([p.estimated for p in points])
     if np.isfinite(estimated).any():
         ax.fill_between(
@@ -193,11 +198,11 @@ def _metric_figure(chunks: Sequence[ChunkResult], name: str) -> str:
     return f"<div>{img_tag(fig, f'{name} per chunk')}</div>"
 
 
-def _drift_figure(chunks: Sequence[ChunkResult], name: str) -> str:
+def _drift_figure(chunks: Sequence[ChunkResult], name: str, alerting: set[int]) -> str:
     entries = [chunk.drift[name] for chunk in chunks]
     x = np.arange(len(chunks))
     fig = Figure(figsize=(9, 2.2))
-    ax = _axis(fig, chunks)
+    ax = _axis(fig, chunks, alerting)
     ax.plot(x, [e.score for e in entries], "o-", color=_ESTIMATE_COLOR, ms=3)
     ax.step(
         x,

@@ -30,7 +30,8 @@ def add_monitor(commands: Commands) -> None:
             "the payload sink, or a CSV) with a reference: a statistics.json profile, "
             "a registry version's metadata.json, the champion (--registry), or a raw "
             "table. Every feature's score is recorded, drifted or not. Exit 0, or "
-            f"{DRIFT_EXIT} with --fail-on-drift when a feature drifted."
+            f"{DRIFT_EXIT} with --fail-on-drift when a feature drifted (with chunks: "
+            "or a metric passed its threshold in a chunk)."
         ),
     )
     monitor.add_argument(

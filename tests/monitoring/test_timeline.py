@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from world import WorldModel, make_world
 
@@ -269,3 +270,38 @@ def test_rows_without_a_time_stop_a_chunking_by_period(world_model: WorldModel) 
             chunking=Chunking(period="1D", timestamp_column="when"),
             statistics=world_model.statistics,
         )
+
+
+def test_calendar_and_fixed_periods_start_where_people_expect() -> None:
+    times = pd.Series(
+        pd.to_datetime(["2024-05-01 23:59", "2024-05-06 00:01", "2024-06-01 08:00"])
+    )
+    batch = {"received_at": pa.array(times)}
+    for period, starts in {
+        "W": ["2024-04-29", "2024-05-06", "2024-05-27"],  # Mondays
+        "M": ["2024-05-01", "2024-05-01", "2024-06-01"],
+        "6h": ["2024-05-01", "2024-05-06", "2024-06-01"],
+    }.items():
+        chunking = Chunking(period=period)
+        keys = chunking.keys(batch, 0, "log")
+        found = [chunking.bounds(int(key), 0, 0)[0][:10] for key in keys]
+        assert found == starts, period
+    start, end = Chunking(period="6h").bounds(
+        int(Chunking(period="6h").keys(batch, 0, "")[2]), 0, 0
+    )
+    assert (start, end) == ("2024-06-01T06:00:00+00:00", "2024-06-01T12:00:00+00:00")
+
+
+def test_a_model_registered_without_a_calibrator_is_not_estimated(
+    world_model: WorldModel,
+) -> None:
+    model = MonitoredModel(metadata=world_model.trained.metadata, name="old v1")
+    timeline = build_timeline(
+        world_model.serve(make_world(500, 19)),
+        chunking=Chunking(size=500),
+        statistics=world_model.statistics,
+        model=model,
+    )
+    assert not timeline.estimated
+    assert "registered without a calibrator" in timeline.note
+    assert timeline.chunks[0].performance["accuracy"].estimated is None

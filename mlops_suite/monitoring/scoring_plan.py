@@ -66,6 +66,12 @@ class ScoringPlan:
         estimate: Whether performance is estimated.
         note: How performance is (or why it is not) estimated, for reports.
         columns: The columns to read besides the compared features.
+        model: The model; None measures drift only.
+        probabilities: The logged ``proba_<class>`` columns, in class order; empty
+            when the model scores the rows instead.
+        prediction: The logged prediction column, when every file has it.
+        labels: The joined labels by key (class index or value); None without.
+        join_on_row: Whether labels are joined on ``row`` besides ``request_id``.
     """
 
     task: str | None
@@ -85,11 +91,25 @@ class ScoringPlan:
         cls,
         parts: Sequence[Part],
         model: MonitoredModel | None,
-        features: Sequence[str],
         prediction_column: str,
         labels: Any,
         label_column: str,
     ) -> ScoringPlan:
+        """Plan the scoring of a source.
+
+        Args:
+            parts: The current data's parts.
+            model: The model, or None.
+            prediction_column: The log's prediction column.
+            labels: Ground truth (a DataFrame or a file), or None.
+            label_column: The labels' column.
+
+        Returns:
+            The plan.
+
+        Raises:
+            DataError: The labels cannot be read or joined on this log.
+        """
         if model is None:
             note = "No model given: drift only, no performance."
             return cls(task=None, classes=[], estimate=False, note=note, columns=[])
@@ -127,7 +147,7 @@ class ScoringPlan:
                 source = "logged probabilities" if logged else "the model's scores"
                 plan.note = f"Performance estimated (CBPE) from {source}."
             if not logged and (plan.estimate or labels is not None) and model.folder:
-                plan.columns += [name for name in features if name not in plan.columns]
+                plan._read_model_features()
         else:
             plan.note = (
                 "Performance is not estimated for regression: without a calibrated "
@@ -136,10 +156,15 @@ class ScoringPlan:
                 + " reported."
             )
             if prediction is None and labels is not None and model.folder:
-                plan.columns += [name for name in features if name not in plan.columns]
+                plan._read_model_features()
         if labels is not None:
             plan._labels(parts, labels, label_column, everywhere)
         return plan
+
+    def _read_model_features(self) -> None:
+        assert self.model is not None
+        names = [str(feature["name"]) for feature in self.model.features]
+        self.columns += [name for name in names if name not in self.columns]
 
     def _labels(
         self, parts: Sequence[Part], labels: Any, label_column: str, names: set[str]
@@ -174,11 +199,22 @@ class ScoringPlan:
         self.columns += [REQUEST_ID_COLUMN] + ([ROW_COLUMN] if self.join_on_row else [])
 
     def score(self, batch: Batch, label: str) -> ScoredBatch:
-        """The batch's scores, calibrated scores, predictions and joined labels."""
+        """The batch's scores, calibrated scores, predictions and joined labels.
+
+        Args:
+            batch: The batch's columns (those of :attr:`columns` among them).
+            label: Its file, for messages.
+
+        Returns:
+            What the batch's rows scored.
+
+        Raises:
+            DataError: A logged prediction is not one of the model's classes, or a
+                probability column does not hold numbers.
+        """
         scored = ScoredBatch()
         if self.model is None:
             return scored
-        size = len(next(iter(batch.values())))
         if self.task == CLASSIFICATION:
             if self.probabilities:
                 scored.scores = np.column_stack(
@@ -209,7 +245,7 @@ class ScoringPlan:
             elif self.labels is not None and self.model.folder is not None:
                 scored.predicted = self._pipeline_output(batch, proba=False)
         if self.labels is not None:
-            scored.truth = self._truth(batch, size)
+            scored.truth = self._truth(batch)
         return scored
 
     def _pipeline_output(self, batch: Batch, *, proba: bool) -> np.ndarray:
@@ -245,7 +281,8 @@ class ScoringPlan:
         codes = pc.index_in(array, value_set=uniques).to_numpy(zero_copy_only=False)
         return np.asarray(lookup, dtype=np.intp)[codes.astype(np.intp)]
 
-    def _truth(self, batch: Batch, size: int) -> np.ndarray:
+    def _truth(self, batch: Batch) -> np.ndarray:
+        """The label joined to each row: a class index (-1 when none) or NaN."""
         assert self.labels is not None
         keys = pd.Series(batch[REQUEST_ID_COLUMN].to_pylist(), dtype=object)
         known = keys.notna()

@@ -144,9 +144,7 @@ def build_timeline(
         reference_label,
     )
     limits.check_features(chosen)
-    plan = ScoringPlan.make(
-        parts, model, chosen, prediction_column, labels, label_column
-    )
+    plan = ScoringPlan.make(parts, model, prediction_column, labels, label_column)
     columns = list(dict.fromkeys([*chosen, *plan.columns, *chunking.columns]))
     for part in parts:
         absent = [name for name in chunking.columns if name not in part.names()]

@@ -305,3 +305,17 @@ def test_a_model_registered_without_a_calibrator_is_not_estimated(
     assert not timeline.estimated
     assert "registered without a calibrator" in timeline.note
     assert timeline.chunks[0].performance["accuracy"].estimated is None
+
+
+def test_a_logged_prediction_the_model_cannot_make_is_named(
+    world_model: WorldModel,
+) -> None:
+    logged = world_model.serve(make_world(20, 20))
+    logged.loc[3, "prediction"] = "perhaps"
+    with pytest.raises(DataError, match="holds 'perhaps', which is not one of"):
+        build_timeline(
+            logged,
+            chunking=Chunking(size=10),
+            statistics=world_model.statistics,
+            model=monitored(world_model),
+        )

@@ -69,10 +69,12 @@ golden: $(STAMP) ## rewrite the golden YAML files after an intended change to a 
 	$(MLOPS) compile --output-dir tests/golden
 
 .PHONY: bench
-bench: $(STAMP) ## drift report on 1M x 20 vs a plain pyarrow read (ratio); peak memory at 10M rows; ONNX vs scikit-learn latency
+bench: $(STAMP) ## drift vs pyarrow; peak memory at 10M rows; ONNX vs scikit-learn; CBPE vs NannyML
 	$(PY) bench/drift_bench.py
 	$(PY) bench/drift_bench.py --memory-rows 10000000
 	$(PY) bench/onnx_bench.py
+	$(PY) bench/cbpe_bench.py
+	$(PY) bench/cbpe_bench.py --memory-rows 10000000
 
 .PHONY: apiserver
 apiserver: ## build kube-apiserver 1.20 once per machine for the apiserver tests (Debian; ~12 min)

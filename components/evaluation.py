@@ -38,25 +38,44 @@ def evaluate_model(
             only).
         report: Plots and tables of the same, for people.
         evaluation: Everything above as ``evaluation.json``, read by the approval gate
-            and recorded at registration (the importance under ``explanation``).
+            and recorded at registration (the importance under ``explanation``), with
+        seed: Seeds the shuffles of the permutation importance.
+            the metrics' spread across chunks of the test split; and, for a
+            classifier, ``calibration.json``, the calibrator of its probabilities.
+            Registration stores both with the model, for monitoring.
         seed: Seeds the shuffles of the permutation importance.
     """
-    from mlops_suite.artifacts import DATASET_FILE, EVALUATION_FILE
+    from mlops_suite.artifacts import CALIBRATION_FILE, DATASET_FILE, EVALUATION_FILE
     from mlops_suite.components.step import failing_clearly, write_json, write_text
     from mlops_suite.data.ingest import read_dataset
     from mlops_suite.evaluation.importance import explain
     from mlops_suite.evaluation.metrics import evaluate
     from mlops_suite.evaluation.report import render_evaluation_html
     from mlops_suite.model_folder import load_model
+    from mlops_suite.monitoring.performance_reference import (
+        REFERENCE_KEY,
+        fit_reference,
+    )
 
     with failing_clearly("evaluate_model"):
         loaded = load_model(model.path)
-        rows = read_dataset(f"{test.path}/{DATASET_FILE}")
+        test_rows = read_dataset(f"{test.path}/{DATASET_FILE}")
         result = evaluate(
-            loaded.pipeline, loaded.metadata, rows, slice_column=slice_column or None
+            loaded.pipeline,
+            loaded.metadata,
+            test_rows,
+            slice_column=slice_column or None,
         )
-        result.explanation = explain(loaded.pipeline, loaded.metadata, rows, seed=seed)
+        result.explanation = explain(
+            loaded.pipeline, loaded.metadata, test_rows, seed=seed
+        )
+        reference, calibrator = fit_reference(
+            loaded.pipeline, loaded.metadata, test_rows
+        )
     payload = result.to_dict()
+    payload[REFERENCE_KEY] = reference.to_dict()
+    if calibrator is not None:
+        write_json(evaluation.path, CALIBRATION_FILE, calibrator.to_dict())
     for name, value in payload["metrics"].items():
         if value is not None:
             metrics.log_metric(name, value)

@@ -28,20 +28,23 @@ def register_model(
 ):
     """Adds the approved model to the registry: the champion, or a pending challenger.
 
-    Writes ``<registry>/<model_name>/v<N>/model.joblib``, ``metadata.json`` with
-    the lineage (data and schema hashes, hyperparameters, metrics overall and per
-    slice, approval reason and checks, every tuning trial, intended use, library
-    versions, git commit, component image, pipeline run, time) and the permutation
-    importance (``explanation``), and ``model_card.md``; then, with ``auto``
-    approval, points ``champion.json`` at it atomically; with ``manual`` approval it
-    becomes the ``challenger`` (status pending) and waits for ``mlops registry
-    approve``. Each change is recorded in the registry's history with the pipeline
-    run as its actor. A model byte-identical to the champion adds no version.
+    Writes ``<registry>/<model_name>/v<N>/model.joblib``, ``calibration.json`` (a
+    classifier's, for performance estimation), ``metadata.json`` with the lineage
+    (data and schema hashes, hyperparameters, metrics overall and per slice, approval
+    reason and checks, every tuning trial, intended use, library versions, git
+    commit, component image, pipeline run, time), the permutation importance
+    (``explanation``) and the performance reference, and ``model_card.md``; then,
+    with ``auto`` approval, points ``champion.json`` at it atomically; with
+    ``manual`` approval it becomes the ``challenger`` (status pending) and waits for
+    ``mlops registry approve``. Each change is recorded in the registry's history
+    with the pipeline run as its actor. A model byte-identical to the champion adds
+    no version.
 
     Args:
         model: The approved model folder.
         blessing: The approval decision; registration refuses a model without one.
-        evaluation: The model's evaluation, recorded in the lineage.
+        evaluation: The model's evaluation, recorded in the lineage, with its
+            performance reference and calibrator.
         schema: The schema the training data was validated against.
         statistics: The training data's profile, the reference for monitoring.
         registry_uri: The model registry (a path or fsspec URI).
@@ -64,21 +67,25 @@ def register_model(
         byte-identical to the champion).
     """
     import json
+    import os
     from collections import namedtuple
 
     from mlops_suite.artifacts import (
         BLESSING_FILE,
+        CALIBRATION_FILE,
         EVALUATION_FILE,
         SCHEMA_FILE,
         STATISTICS_FILE,
     )
     from mlops_suite.components.step import failing_clearly, read_json, write_text
     from mlops_suite.model_card import build_model_card
+    from mlops_suite.monitoring.performance_reference import REFERENCE_KEY
     from mlops_suite.registration import register_approved
     from mlops_suite.registry import ModelRegistry
 
     with failing_clearly("register_model"):
         evaluated = read_json(evaluation.path, EVALUATION_FILE)
+        calibrated = os.path.isfile(os.path.join(evaluation.path, CALIBRATION_FILE))
         result = register_approved(
             registry_uri,
             model_name,
@@ -93,6 +100,10 @@ def register_model(
             evaluation=evaluated,
             trials=json.loads(trials_json or "[]"),
             intended_use=intended_use,
+            performance_reference=evaluated.get(REFERENCE_KEY),
+            calibration=(
+                read_json(evaluation.path, CALIBRATION_FILE) if calibrated else None
+            ),
         )
         registered = ModelRegistry(registry_uri).metadata(model_name, result.version)
     write_text(model_card.path, build_model_card(registered, model_name=model_name))

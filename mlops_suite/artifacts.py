@@ -22,6 +22,9 @@ MODEL_FILE_EXTENSIONS = (".joblib", ".pkl", ".pickle")
 
 # Evaluation and approval.
 EVALUATION_FILE = "evaluation.json"
+# The calibrator performance estimation uses: in the evaluation artifact, then in
+# the registry's version folder beside the model (never a .joblib/.pkl/.pickle).
+CALIBRATION_FILE = "calibration.json"
 BLESSING_FILE = "blessing.json"
 TRIAL_FILE = "trial.json"
 

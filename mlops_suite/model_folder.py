@@ -122,6 +122,35 @@ def save_model(model: SavableModel, out_dir: str | os.PathLike[str]) -> str:
     return str(folder)
 
 
+def check_companion_name(name: str) -> None:
+    """Check a file may sit beside the model in a model folder.
+
+    A companion (the calibrator, a model card) is a plain file directly in the
+    folder whose name cannot be taken for the model or its metadata: the stock
+    runtime would refuse a second ``.joblib``/``.pkl``/``.pickle`` file.
+
+    Args:
+        name: The file name.
+
+    Raises:
+        ModelFolderError: The name is empty, hidden, holds a path separator, ends in
+            a model file extension, or is ``metadata.json``.
+    """
+    if (
+        not name
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or name.endswith(MODEL_FILE_EXTENSIONS)
+        or name == METADATA_FILE
+    ):
+        raise ModelFolderError(
+            f"{name!r} cannot sit beside the model in a model folder; expected a "
+            f"plain file name that is not {METADATA_FILE} and does not end in "
+            f"{_ACCEPTED}."
+        )
+
+
 def find_model_file(model_dir: str | os.PathLike[str]) -> Path:
     """Find the one model file KServe's sklearn runtime would load from a folder.
 

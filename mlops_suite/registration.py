@@ -17,8 +17,14 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata as package_metadata
 from typing import Any
 
+from mlops_suite.artifacts import CALIBRATION_FILE
+from mlops_suite.atomic import json_bytes
 from mlops_suite.data.schema import schema_sha256
 from mlops_suite.errors import RegistryError
+from mlops_suite.monitoring.performance_reference import (
+    REFERENCE_KEY,
+    PerformanceReference,
+)
 from mlops_suite.registry import (
     AUTO,
     ModelRegistry,
@@ -42,6 +48,8 @@ def register_approved(
     evaluation: Mapping[str, Any] | None = None,
     trials: Sequence[Mapping[str, Any]] = (),
     intended_use: str = "",
+    performance_reference: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> Registration:
     """Registers an approved model folder: the champion, or a pending challenger.
 
@@ -68,6 +76,11 @@ def register_approved(
             (:func:`mlops_suite.tuning.trial_records`); empty when it did not tune.
         intended_use: What the model is for, in the card's words; empty when not
             given.
+        performance_reference: The model's performance across chunks of the test
+            split (``PerformanceReference.to_dict``), recorded in ``metadata.json``
+            with the approval gate's bounds, for monitoring.
+        calibration: The calibrator of its class probabilities
+            (``Calibrator.to_dict``), stored as ``calibration.json`` beside it.
 
     Returns:
         The version (the champion's, or the pending challenger's), whether it is
@@ -97,6 +110,12 @@ def register_approved(
         "tuning_trials": [dict(trial) for trial in trials] or None,
         "library_versions": library_versions(),
     }
+    extra: dict[str, Any] = {}
+    if performance_reference is not None:
+        reference = PerformanceReference.from_dict(performance_reference)
+        checks = decision.get("checks")
+        extra[REFERENCE_KEY] = reference.with_approval(checks).to_dict()
+    files = {CALIBRATION_FILE: json_bytes(calibration)} if calibration else None
     return ModelRegistry(registry_uri).register(
         model_name,
         model_dir,
@@ -105,6 +124,8 @@ def register_approved(
         statistics=statistics,
         approval=approval,
         explanation=evaluation.get("explanation"),
+        files=files,
+        extra_metadata=extra,
     )
 
 

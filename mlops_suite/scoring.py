@@ -40,17 +40,17 @@ from mlops_suite.monitoring.payloads.columns import (
     MODEL_NAME_COLUMN,
     NAMESPACE_COLUMN,
     PREDICTION_COLUMN,
+    PROBABILITY_PREFIX,
     RECEIVED_AT_COLUMN,
     REQUEST_ID_COLUMN,
     RESERVED_COLUMNS,
     ROW_COLUMN,
     column_array,
+    probability_column,
 )
 from mlops_suite.monitoring.sink.output import BATCH_SUFFIX, BatchOutput
 from mlops_suite.monitoring.sources import Part, open_parts
 
-# The sink's prefix for class probability columns (decay reads them).
-PROBABILITY_PREFIX = "proba_"
 DEFAULT_BATCH_ROWS = 50_000
 _TRUE = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
 
@@ -297,7 +297,7 @@ def _table(
         proba = np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
         order = {str(label): index for index, label in enumerate(pipeline.classes_)}
         for label in classes:
-            arrays[f"{PROBABILITY_PREFIX}{label}"] = pa.array(
+            arrays[probability_column(label)] = pa.array(
                 proba[:, order[str(label)]], pa.float64()
             )
     for name in kept:

@@ -212,7 +212,7 @@ def detect_drift(
     pairs = {name: name for name in chosen}
     if with_prediction:
         pairs[prediction_column] = reference_prediction
-    _check_current(current_parts, pairs, reference_kinds, reference_label)
+    check_current_columns(current_parts, pairs, reference_kinds, reference_label)
     limits.check_features(list(pairs))
 
     statistics: Mapping[str, Any]
@@ -291,12 +291,23 @@ def _source_label(given: Any, parts: Sequence[Part]) -> str:
     return os.fspath(given)
 
 
-def _check_current(
+def check_current_columns(
     parts: Sequence[Part],
     pairs: Mapping[str, str],
     reference_kinds: Mapping[str, str],
     reference_label: str,
 ) -> None:
+    """Check every part of the current data has the compared columns, of one kind.
+
+    Args:
+        parts: The current data's parts.
+        pairs: Current column -> the reference column it is compared with.
+        reference_kinds: Reference column -> its kind.
+        reference_label: How messages name the reference.
+
+    Raises:
+        DataError: A part lacks a column or holds it with another kind.
+    """
     for part in parts:
         names = set(part.names())
         for column in pairs:

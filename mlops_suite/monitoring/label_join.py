@@ -32,9 +32,9 @@ from mlops_suite.monitoring.sources import open_parts
 
 # Rows read at a time from Parquet or CSV prediction logs.
 _BATCH_ROWS = 65_536
-# Internal names of the two value columns once read, clear of any user column name.
+# Names of the two value columns once read, clear of any user column name.
 _PREDICTION = "__prediction__"
-_LABEL = "__label__"
+LABEL = "__label__"
 
 
 @dataclass(frozen=True)
@@ -136,16 +136,12 @@ def join_labels(
     """
     class_keys = None
     if classes is not None and task == CLASSIFICATION:
-        class_keys = [_key(value) for value in classes]
+        class_keys = [as_key(value) for value in classes]
     probabilities = [probability_column(value) for value in classes or ()]
 
     log, log_name = _read_log(predictions, prediction_column, probabilities)
-    if isinstance(labels, pd.DataFrame):
-        truth, truth_name = labels, "labels DataFrame"
-    else:
-        truth, truth_name = load_labels(labels), f"labels file '{os.fspath(labels)}'"
-    _require(
-        list(map(str, truth.columns)), truth_name, [REQUEST_ID_COLUMN, label_column]
+    truth, truth_name = prepare_labels(
+        labels, task=task, label_column=label_column, classes=classes
     )
 
     with_probabilities = (
@@ -160,10 +156,8 @@ def join_labels(
         numbers=probabilities if with_probabilities else [],
         task=task,
     )
-    truth = _prepare(truth, truth_name, value=(label_column, _LABEL), task=task)
     if class_keys is not None:
         _check_classes(log[_PREDICTION], log_name, prediction_column, class_keys)
-        _check_classes(truth[_LABEL], truth_name, label_column, class_keys)
     keys = _join_keys(log, truth, log_name, truth_name)
 
     joined = log.merge(truth, on=keys, how="inner", validate="one_to_one")
@@ -176,13 +170,54 @@ def join_labels(
             "(wait for more labels or lower the minimum)."
         )
     return LabelledPredictions(
-        truth=joined[_LABEL],
+        truth=joined[LABEL],
         predicted=joined[_PREDICTION],
         probabilities=joined[probabilities] if with_probabilities else None,
         class_keys=tuple(class_keys) if class_keys is not None else None,
         logged=len(log),
         labelled=len(truth),
     )
+
+
+def prepare_labels(
+    labels: pd.DataFrame | str | os.PathLike[str],
+    *,
+    task: str,
+    label_column: str,
+    classes: Sequence[Any] | None,
+) -> tuple[pd.DataFrame, str]:
+    """Read ground truth and normalise it for a join with the prediction log.
+
+    Args:
+        labels: A DataFrame, or a CSV/Parquet file, with ``request_id``,
+            ``label_column`` and, optionally, ``row``.
+        task: ``classification`` or ``regression`` (already checked).
+        label_column: The labels' column holding the true value.
+        classes: The model's classes (classification), or None; labels outside
+            them are refused.
+
+    Returns:
+        The labels, one row per key: ``request_id`` as a key (:func:`as_key`),
+        ``row`` when given, and the value under :data:`LABEL` (a class key, or a
+        float for regression); and how messages name them.
+
+    Raises:
+        DataError: The file is missing or unreadable, a needed column is absent,
+            or keys or values are malformed, repeated with other values, or not
+            among the classes.
+    """
+    if isinstance(labels, pd.DataFrame):
+        truth, truth_name = labels, "labels DataFrame"
+    else:
+        truth, truth_name = load_labels(labels), f"labels file '{os.fspath(labels)}'"
+    _require(
+        list(map(str, truth.columns)), truth_name, [REQUEST_ID_COLUMN, label_column]
+    )
+    truth = _prepare(truth, truth_name, value=(label_column, LABEL), task=task)
+    if classes is not None and task == CLASSIFICATION:
+        class_keys = [as_key(value) for value in classes]
+        _check_classes(truth[LABEL], truth_name, label_column, class_keys)
+    return truth, truth_name
 
 
 def _read_log(
@@ -230,7 +265,7 @@ def _require(present: Sequence[str], name: str, columns: Sequence[str]) -> None:
             )
 
 
-def _key(value: Any) -> str:
+def as_key(value: Any) -> str:
     """A value as a join or class key: ``True`` -> ``true``, ``17.0`` -> ``17``."""
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
@@ -254,11 +289,11 @@ def _prepare(
     column, target = value
     complete = frame.dropna(subset=[REQUEST_ID_COLUMN, column])
     prepared = pd.DataFrame(index=complete.index)
-    prepared[REQUEST_ID_COLUMN] = complete[REQUEST_ID_COLUMN].map(_key)
+    prepared[REQUEST_ID_COLUMN] = complete[REQUEST_ID_COLUMN].map(as_key)
     if ROW_COLUMN in complete.columns:
         prepared[ROW_COLUMN] = _rows(complete[ROW_COLUMN], name)
     if task == CLASSIFICATION:
-        prepared[target] = complete[column].map(_key)
+        prepared[target] = complete[column].map(as_key)
     else:
         prepared[target] = _numbers(complete[column], name, column)
     for extra in numbers:

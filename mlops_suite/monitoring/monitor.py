@@ -24,11 +24,16 @@ from mlops_suite.monitoring.drift_report import DriftReport
 from mlops_suite.monitoring.report import render_drift_html
 
 if TYPE_CHECKING:
+    from mlops_suite.monitoring.chunking import Chunking
     from mlops_suite.monitoring.decay import DecayReport
+    from mlops_suite.monitoring.monitored_model import MonitoredModel
+    from mlops_suite.monitoring.timeline_result import Timeline
 
 DRIFT_JSON = "drift.json"
 DRIFT_HTML = "drift.html"
 DECAY_JSON = "decay.json"
+MONITORING_JSON = "monitoring.json"
+MONITORING_HTML = "monitoring.html"
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,104 @@ def monitor(
         drift_json=out / DRIFT_JSON,
         drift_html=out / DRIFT_HTML,
         decay_json=out / DECAY_JSON if decay is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class TimelineResult:
+    """What a chunked monitoring check found, and where its reports are.
+
+    Attributes:
+        timeline: Drift and performance of every chunk.
+        monitoring_json: The timeline as JSON.
+        monitoring_html: The timeline as HTML (summary, then timelines).
+    """
+
+    timeline: Timeline
+    monitoring_json: Path
+    monitoring_html: Path
+
+    @property
+    def moved(self) -> bool:
+        """Whether a metric passed its threshold or a feature drifted in a chunk."""
+        return bool(self.timeline.alerts)
+
+    def summary(self) -> str:
+        """The timeline's summary lines."""
+        return self.timeline.summary()
+
+
+def monitor_timeline(
+    current: str,
+    report_dir: str | Path,
+    *,
+    chunking: Chunking,
+    reference: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    model: MonitoredModel | None = None,
+    thresholds: str | None = None,
+    labels: str | None = None,
+    label_column: str = "label",
+) -> TimelineResult:
+    """Judges the current data chunk by chunk and writes ``monitoring.json``/``.html``.
+
+    Args:
+        current: The data to check (as for :func:`monitor`).
+        report_dir: The folder that receives ``monitoring.json`` and
+            ``monitoring.html``.
+        chunking: How to cut the rows into chunks.
+        reference: As for :func:`monitor`; ignored when ``metadata`` is given.
+        metadata: A registered version's metadata (as for :func:`monitor`).
+        model: The model behind the traffic, for performance; None measures drift
+            only.
+        thresholds: A JSON file of drift thresholds; the defaults when None.
+        labels: Ground truth for the logged predictions; needs ``model``.
+        label_column: The labels' column.
+
+    Returns:
+        The timeline, and where its reports are.
+
+    Raises:
+        MlopsError: As :func:`monitor`; nothing is written then.
+    """
+    from mlops_suite.monitoring.timeline import build_timeline
+    from mlops_suite.monitoring.timeline_report import render_timeline_html
+
+    profile, features, _ = _reference(reference, metadata)
+    if not isinstance(profile, Mapping):
+        # A raw reference table becomes the same profile registration records.
+        from mlops_suite.monitoring.drift import DEFAULT_BATCH_ROWS
+        from mlops_suite.monitoring.payloads.columns import PREDICTION_COLUMN
+        from mlops_suite.monitoring.profile import profile_parts
+        from mlops_suite.monitoring.sources import open_parts
+
+        parts = open_parts(profile, role="reference")
+        names = features or [n for n in parts[0].names() if n != PREDICTION_COLUMN]
+        profile = profile_parts(
+            parts, names, batch_rows=DEFAULT_BATCH_ROWS, role="reference"
+        )
+    timeline = build_timeline(
+        current,
+        chunking=chunking,
+        statistics=profile,
+        model=model,
+        features=features,
+        thresholds=thresholds,
+        labels=labels,
+        label_column=label_column,
+        reference_label=(
+            f"the training profile of {model.name}"
+            if metadata is not None and model is not None
+            else reference or "the training profile"
+        ),
+    )
+    out = Path(report_dir)
+    atomic.write_json(out / MONITORING_JSON, timeline.to_dict())
+    atomic.write_text(out / MONITORING_HTML, render_timeline_html(timeline))
+    return TimelineResult(
+        timeline=timeline,
+        monitoring_json=out / MONITORING_JSON,
+        monitoring_html=out / MONITORING_HTML,
     )
 
 

@@ -6,6 +6,8 @@ Layout, on a local folder or any fsspec URI (``gs://``, ``s3://``, ``memory://``
     <registry>/<model-name>/v<N>/metadata.json   model metadata + version, lineage,
                                                  schema, statistics, explanation
     <registry>/<model-name>/v<N>/model_card.md   the card, built from metadata.json
+    <registry>/<model-name>/v<N>/<companion>     e.g. calibration.json, each with
+                                                 its sha256 under "files"
     <registry>/<model-name>/champion.json        {"version", "model_sha256",
                                                  "updated_at", "previous_version"}
     <registry>/<model-name>/aliases/<alias>.json other aliases (:mod:`.aliases`)
@@ -22,6 +24,7 @@ sha256 recorded for it, both when it is registered and when it is read back.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -44,7 +47,7 @@ from mlops_suite.atomic import json_bytes, write_bytes
 from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
 from mlops_suite.explanation import EXPLANATION_KEY
 from mlops_suite.model_card import build_model_card
-from mlops_suite.model_folder import describe
+from mlops_suite.model_folder import check_companion_name, describe
 from mlops_suite.registry.aliases import CHALLENGER, AliasFiles
 from mlops_suite.registry.history import (
     APPROVED,
@@ -209,6 +212,43 @@ class ModelRegistry:
         validate_model_name(name)
         return self._store.location(name, version_dir(version))
 
+    def read_file(self, name: str, version: int, file_name: str) -> bytes:
+        """A companion file of a version (see ``files`` of :meth:`register`).
+
+        Args:
+            name: The model name.
+            version: The version number.
+            file_name: The file, as recorded under ``files`` in ``metadata.json``.
+
+        Returns:
+            Its content, checked against the recorded sha256.
+
+        Raises:
+            RegistryError: The version records no such file, or it is missing.
+            ModelIntegrityError: The file does not match its recorded sha256.
+        """
+        recorded = (self.metadata(name, version).get("files") or {}).get(file_name)
+        location = self._store.location(name, version_dir(version), file_name)
+        if not isinstance(recorded, str):
+            raise RegistryError(
+                f"{name} v{version} records no file {file_name!r} in its "
+                f"{METADATA_FILE}; it was registered without one."
+            )
+        try:
+            with self._reaching(f"read {location}"):
+                data = self._store.read_bytes(name, version_dir(version), file_name)
+        except FileNotFoundError:
+            raise RegistryError(
+                f"{location} is missing although {name} v{version} records it; the "
+                "registry was changed by hand."
+            ) from None
+        if hashlib.sha256(data).hexdigest() != recorded:
+            raise ModelIntegrityError(
+                f"{location} does not match the sha256 {recorded[:12]}… its "
+                f"{METADATA_FILE} records; the file was changed, so it is not used."
+            )
+        return data
+
     # ----------------------------------------------------------------- writing
 
     def register(
@@ -221,6 +261,8 @@ class ModelRegistry:
         statistics: dict[str, Any] | None = None,
         approval: str = AUTO,
         explanation: Mapping[str, Any] | None = None,
+        files: Mapping[str, bytes] | None = None,
+        extra_metadata: Mapping[str, Any] | None = None,
     ) -> Registration:
         """Add a model folder as the next version of ``name``.
 
@@ -244,6 +286,13 @@ class ModelRegistry:
             approval: ``auto`` or ``manual`` (the lineage's ``approval_mode``).
             explanation: What the model relies on (``permutation_importance``),
                 stored as the version's ``explanation``.
+            files: Companion files written into the version folder beside the
+                model (e.g. ``calibration.json``), name to content; their sha256
+                are recorded under ``files`` in ``metadata.json`` and checked by
+                :meth:`read_file`.
+            extra_metadata: Further top-level keys of ``metadata.json`` (e.g.
+                ``performance_reference``); none may replace a key the model folder
+                or the registry writes.
 
         Returns:
             The version, whether it was created, and its status.
@@ -288,7 +337,22 @@ class ModelRegistry:
         record.update(lineage=full_lineage, schema=schema, statistics=statistics)
         if explanation is not None:
             record[EXPLANATION_KEY] = dict(explanation)
-        version = self._publish(name, model_file, sha, record)
+        for file_name in files or {}:
+            check_companion_name(file_name)
+        clashing = sorted(set(extra_metadata or {}) & {*record, "version", "files"})
+        if clashing:
+            raise RegistryError(
+                f"extra metadata for {name!r} would replace {', '.join(clashing)}, "
+                "which the model folder or the registry writes; nothing was "
+                "registered."
+            )
+        record.update(extra_metadata or {})
+        if files:
+            record["files"] = {
+                file_name: hashlib.sha256(data).hexdigest()
+                for file_name, data in files.items()
+            }
+        version = self._publish(name, model_file, sha, record, files)
         status = APPROVED if approval == AUTO else PENDING
         try:
             self._announce(name, version, sha, current, full_lineage, status)
@@ -409,8 +473,9 @@ class ModelRegistry:
         Args:
             name: The model name.
             version: The version; the champion by default.
-            dest: The local folder to write ``model.joblib`` and ``metadata.json``
-                into (created if needed); a new temporary folder by default.
+            dest: The local folder to write ``model.joblib``, its companion files
+                and ``metadata.json`` into (created if needed); a new temporary
+                folder by default.
 
         Returns:
             The local model folder.
@@ -443,6 +508,11 @@ class ModelRegistry:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+            for file_name in meta.get("files") or {}:
+                check_companion_name(file_name)
+                write_bytes(
+                    folder / file_name, self.read_file(name, version, file_name)
+                )
             write_bytes(folder / METADATA_FILE, json_bytes(meta))
         except BaseException:
             if created:
@@ -513,7 +583,12 @@ class ModelRegistry:
         return current.version
 
     def _publish(
-        self, name: str, model_file: Path, sha: str, record: dict[str, Any]
+        self,
+        name: str,
+        model_file: Path,
+        sha: str,
+        record: dict[str, Any],
+        files: Mapping[str, bytes] | None = None,
     ) -> int:
         for _ in range(_MAX_ATTEMPTS):
             with self._reaching(f"list the versions of {name!r}"):
@@ -530,7 +605,7 @@ class ModelRegistry:
                     model_file,
                     sha,
                     metadata,
-                    extra_files={MODEL_CARD_FILE: card.encode()},
+                    extra_files={MODEL_CARD_FILE: card.encode(), **(files or {})},
                 )
             except VersionTaken:
                 continue  # another registration won this number: take the next one

@@ -121,8 +121,9 @@ class Store(ABC):
     ) -> None:
         """Create ``<name>/v<version>/``; VersionTaken when the number is in use.
 
-        ``extra_files`` (file name -> bytes, e.g. the model card) are published with
-        the version: they are there by the time it is visible.
+        ``extra_files`` (file name -> bytes: the model card, companions such as
+        ``calibration.json``) are written beside the model before ``metadata.json``,
+        so they are there by the time the version is visible.
         """
 
 

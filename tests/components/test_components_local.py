@@ -269,6 +269,12 @@ def test_evaluate_model_logs_metrics_and_a_report(
     }
     report = (step / "report").read_text()
     assert "data:image/png;base64" in report and "permutation importance" in report
+    # What monitoring estimates performance with, stored with the model later.
+    reference = evaluation["performance_reference"]
+    assert reference["rows"] == evaluation["n_rows"]
+    assert reference["metrics"]["accuracy"]["std"] is not None
+    calibration = json.loads((step / "evaluation" / "calibration.json").read_text())
+    assert calibration["classes"] == evaluation["classes"]
 
 
 def test_infra_validate_model_blesses_a_model_the_runtime_serves(

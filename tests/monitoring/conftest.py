@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from world import WorldModel, fit_world_model
 
 # The features the drifted table changes, and by how much a person would notice.
 DRIFTED = ["income", "color"]
@@ -73,3 +74,9 @@ def write_parquet(tmp_path: Path) -> Callable[[pd.DataFrame, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def world_model() -> WorldModel:
+    """A classifier trained on ``make_world``, with its reference and calibrator."""
+    return fit_world_model()

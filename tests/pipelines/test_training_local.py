@@ -81,12 +81,18 @@ def test_demo_registers_v1_with_model_and_lineage(
     model_dir = tmp / "registry" / "penguins"
     assert json.loads((model_dir / "champion.json").read_text())["version"] == 1
     version = model_dir / "v1"
+    # The calibrator of the class probabilities sits beside the one model file.
     assert sorted(p.name for p in version.iterdir()) == [
+        "calibration.json",
         "metadata.json",
         "model.joblib",
         "model_card.md",
     ]
     metadata = json.loads((version / "metadata.json").read_text())
+    assert metadata["files"]["calibration.json"] == sha256(version / "calibration.json")
+    reference = metadata["performance_reference"]
+    assert reference["metrics"]["accuracy"]["mean"] > 0.9
+    assert reference["approval_bounds"] == {"roc_auc": 0.75}  # the default minimum
     lineage = metadata["lineage"]
     assert lineage["model_sha256"] == sha256(version / "model.joblib")
     assert len(lineage["data_sha256"]) == 64 and len(lineage["schema_sha256"]) == 64

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -189,3 +190,41 @@ def test_without_evaluation_trials_or_intended_use_the_lineage_says_so(
     assert lineage["tuning_trials"] is None
     assert lineage["evaluation"] is None
     assert "explanation" not in metadata
+
+
+def test_the_performance_reference_keeps_the_approval_bounds_and_the_calibrator(
+    tmp_path: Path, make_model_folder: Callable[..., Path]
+) -> None:
+    reference = {
+        "task": "classification",
+        "rows": 60,
+        "chunk_rows": 6,
+        "metrics": {"accuracy": {"mean": 0.9, "std": 0.05, "values": [0.9] * 10}},
+    }
+    calibration = {"format": 1, "method": "identity", "classes": [0, 1], "maps": []}
+    decision = {
+        "approved": True,
+        "reason": "Approved.",
+        "checks": [
+            {"name": "min_accuracy", "metric": "accuracy", "bound": 0.8},
+            {"name": "max_log_loss", "metric": "log_loss", "bound": 0.5},
+            {"name": "infra_validation", "metric": None, "bound": True},
+        ],
+    }
+    register_approved(
+        str(tmp_path / "registry"),
+        "demo",
+        str(make_model_folder()),
+        decision=decision,
+        metrics={"accuracy": 0.9},
+        schema=SCHEMA,
+        statistics=STATISTICS,
+        performance_reference=reference,
+        calibration=calibration,
+    )
+    registry = ModelRegistry(str(tmp_path / "registry"))
+    recorded = registry.metadata("demo", 1)["performance_reference"]
+    # log_loss is not monitored, so only the accuracy bound is kept.
+    assert recorded["approval_bounds"] == {"accuracy": 0.8}
+    assert recorded["metrics"]["accuracy"]["std"] == 0.05
+    assert json.loads(registry.read_file("demo", 1, "calibration.json")) == calibration

@@ -32,16 +32,14 @@ from kubernetes import watch
 from played_kserve import GROUP, PLURAL, TAG_ROUTING, VERSION, PlayedController
 
 from mlops_suite.errors import DeploymentError
-from mlops_suite.serving.deploy import (
-    FIELD_MANAGER,
-    DeploymentRolledBack,
-    deploy,
-    load_kube_api,
-    v1_smoke_request,
-)
+from mlops_suite.model_folder import save_model
+from mlops_suite.serving.deploy import deploy
 from mlops_suite.serving.inference_service import build_inference_service
+from mlops_suite.serving.kube import FIELD_MANAGER, load_kube_api
+from mlops_suite.serving.rollout import DeploymentRolledBack
 from mlops_suite.serving.runtime import start_server_in_subprocess
-from mlops_suite.training.train import save_model, to_v1_instances, train_model
+from mlops_suite.serving.smoke import v1_smoke_request
+from mlops_suite.training.train import to_v1_instances, train_model
 
 pytestmark = pytest.mark.apiserver
 

@@ -61,14 +61,12 @@ import kserve
 from kserve.errors import InferenceError
 from kserve.utils.utils import get_predict_input, get_predict_response
 
-from mlops_suite.errors import MlopsError, ServingError
+from mlops_suite.errors import ERROR_MARKER, MlopsError, ServingError
 from mlops_suite.model_folder import load_model
 from mlops_suite.serving.probabilities import PREDICT_PROBA_ENV, PREDICT_PROBA_ON
 
 DEFAULT_HOST = "127.0.0.1"
-# A child server prints its one-sentence failure after this marker, so the parent can
-# tell it apart from kserve's and uvicorn's log lines.
-SERVER_ERROR_MARKER = "mlops-serving-error: "
+
 # The child puts this package's folder on sys.path only long enough to import this
 # module: the project's other folders (tests, scripts) stay unimportable there.
 _CHILD_BOOTSTRAP = (
@@ -223,9 +221,9 @@ def _last_error_line(log_path: Path) -> str:
         lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return "no output"
-    marked = [line for line in lines if line.startswith(SERVER_ERROR_MARKER)]
+    marked = [line for line in lines if line.startswith(ERROR_MARKER)]
     if marked:
-        return marked[-1][len(SERVER_ERROR_MARKER) :].strip()
+        return marked[-1][len(ERROR_MARKER) :].strip()
     # Otherwise the last logged ERROR (uvicorn's bind failure is followed by INFO
     # shutdown lines) or the last line of a traceback.
     for line in reversed(lines):
@@ -421,7 +419,7 @@ def _main(argv: list[str] | None = None) -> int:
             http_port=args.http_port,
         )
     except MlopsError as exc:
-        print(f"{SERVER_ERROR_MARKER}{exc}", file=sys.stderr, flush=True)
+        print(f"{ERROR_MARKER}{exc}", file=sys.stderr, flush=True)
         return 2
     return 0
 

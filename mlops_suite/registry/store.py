@@ -7,8 +7,13 @@ operations and leaves the storage-specific rules here:
   renaming it into place; the rename is also what makes two concurrent registrations
   take different numbers;
 * an **fsspec filesystem** (``gs://``, ``s3://``, ``memory://``) has no rename, so the
-  number is claimed with an exclusive create of ``<model-name>/.claims/v<N>`` and
-  ``metadata.json`` is written last: a version exists once its metadata does.
+  number is claimed by writing a claim of one's own, ``<model-name>/.claims/v<N>/<id>``,
+  then listing that folder: a writer that sees any other claim withdraws its own and
+  tries again. Of two writers, the later to write always sees the earlier one, so
+  at most one goes on, on any store whose writes and listings are consistent; unlike
+  an exclusive create, this needs no conditional write, which some S3-compatible
+  servers and the GCS emulator ignore. ``metadata.json`` is written last: a version
+  exists once its metadata does.
 
 Small files (``champion.json``) are replaced atomically: write then rename locally,
 one object put on object stores.
@@ -20,7 +25,10 @@ import errno
 import hashlib
 import logging
 import os
+import random
 import re
+import time
+import uuid
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +45,9 @@ _LOG = logging.getLogger(__name__)
 _VERSION_DIR = re.compile(rf"{re.escape(VERSION_PREFIX)}([1-9][0-9]*)")
 # Object stores have no rename: version numbers are claimed here by exclusive create.
 _CLAIMS_DIR = ".claims"
+# A writer that lost a claim waits up to this long before trying again, so two writers
+# that keep colliding in step drift apart.
+_CLAIM_BACKOFF_S = 0.2
 # Packages fsspec needs per protocol, for an error that says what to install.
 _PACKAGES = {
     "gs": "gcsfs",
@@ -195,13 +206,17 @@ class FsspecStore(Store):
         return self.fs.open(self._path(*parts), "rb")
 
     def list_dir(self, *parts: str) -> list[str]:
+        path = self._path(*parts)
+        # s3fs and gcsfs cache listings per process; other writers change them.
+        self.fs.invalidate_cache(path)
         try:
-            entries = self.fs.ls(self._path(*parts), detail=False)
+            entries = self.fs.ls(path, detail=False)
         except FileNotFoundError:
             return []
         return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries]
 
     def published_versions(self, name: str) -> list[int]:
+        self.fs.invalidate_cache(self._path(name))
         found = self.fs.glob(self._path(name, f"{VERSION_PREFIX}*", METADATA_FILE))
         return _version_numbers(
             [str(path).rstrip("/").split("/")[-2] for path in found]
@@ -233,28 +248,19 @@ class FsspecStore(Store):
             raise
 
     def _claim(self, name: str, folder: str) -> None:
-        claim = self._path(name, _CLAIMS_DIR, folder)
-        # Only read by people looking at a stuck claim.
-        payload = datetime.now(UTC).isoformat(timespec="seconds").encode()
-        try:
-            with self.fs.open(claim, "xb") as handle:
-                handle.write(payload)
-        except FileExistsError:
-            raise VersionTaken from None
-        except (ValueError, NotImplementedError):
-            # Older gcsfs/s3fs have no exclusive create: check, then write. Two
-            # registrations in the same instant could then collide.
-            if self.fs.exists(claim):
-                raise VersionTaken from None
-            _LOG.warning(
-                "%s cannot create files exclusively; concurrent registrations of %s "
-                "are not guarded (upgrade gcsfs/s3fs).",
-                self.uri,
-                name,
-            )
-            self.fs.pipe_file(claim, payload)
-        if self.fs.exists(self._path(name, folder, METADATA_FILE)):
-            raise VersionTaken  # published by a writer that did not claim
+        claims = (name, _CLAIMS_DIR, folder)
+        # Named to sort by time; only read by people looking at a stuck claim.
+        mine = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}"
+        self.fs.pipe_file(self._path(*claims, mine), b"")
+        rivals = [entry for entry in self.list_dir(*claims) if entry != mine]
+        # A version published by a writer that did not claim also takes the number.
+        if rivals or self.fs.exists(self._path(name, folder, METADATA_FILE)):
+            try:
+                self.fs.rm_file(self._path(*claims, mine))
+            except Exception:  # a claim left behind only retires the number
+                _LOG.warning("Could not withdraw claim %s", self._path(*claims, mine))
+            time.sleep(random.uniform(0, _CLAIM_BACKOFF_S))
+            raise VersionTaken
 
 
 def open_store(uri: str) -> Store:

@@ -199,24 +199,28 @@ class FsspecStore(Store):
     def _path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
 
+    def _forget_listings(self) -> None:
+        # s3fs and gcsfs cache listings for the life of the process (and answer
+        # exists/open from them), but other processes publish versions.
+        self.fs.invalidate_cache()
+
     def read_bytes(self, *parts: str) -> bytes:
         return bytes(self.fs.cat_file(self._path(*parts)))
 
     def open_read(self, *parts: str) -> Any:
+        self._forget_listings()
         return self.fs.open(self._path(*parts), "rb")
 
     def list_dir(self, *parts: str) -> list[str]:
-        path = self._path(*parts)
-        # s3fs and gcsfs cache listings per process; other writers change them.
-        self.fs.invalidate_cache(path)
+        self._forget_listings()
         try:
-            entries = self.fs.ls(path, detail=False)
+            entries = self.fs.ls(self._path(*parts), detail=False)
         except FileNotFoundError:
             return []
         return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries]
 
     def published_versions(self, name: str) -> list[int]:
-        self.fs.invalidate_cache(self._path(name))
+        self._forget_listings()
         found = self.fs.glob(self._path(name, f"{VERSION_PREFIX}*", METADATA_FILE))
         return _version_numbers(
             [str(path).rstrip("/").split("/")[-2] for path in found]
@@ -253,6 +257,7 @@ class FsspecStore(Store):
         mine = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}"
         self.fs.pipe_file(self._path(*claims, mine), b"")
         rivals = [entry for entry in self.list_dir(*claims) if entry != mine]
+        self._forget_listings()
         # A version published by a writer that did not claim also takes the number.
         if rivals or self.fs.exists(self._path(name, folder, METADATA_FILE)):
             try:

@@ -205,7 +205,13 @@ class FsspecStore(Store):
         self.fs.invalidate_cache()
 
     def read_bytes(self, *parts: str) -> bytes:
-        return bytes(self.fs.cat_file(self._path(*parts)))
+        try:
+            return bytes(self.fs.cat_file(self._path(*parts)))
+        except FileNotFoundError:
+            missing = self._without_bucket(f"read {'/'.join(parts)}")
+            if missing is not None:
+                raise missing from None
+            raise
 
     def open_read(self, *parts: str) -> Any:
         self._forget_listings()
@@ -221,7 +227,14 @@ class FsspecStore(Store):
 
     def published_versions(self, name: str) -> list[int]:
         self._forget_listings()
-        found = self.fs.glob(self._path(name, f"{VERSION_PREFIX}*", METADATA_FILE))
+        try:
+            found = self.fs.glob(self._path(name, f"{VERSION_PREFIX}*", METADATA_FILE))
+        except FileNotFoundError:
+            # A missing folder lists empty: it is the bucket that is missing.
+            missing = self._without_bucket(f"list the versions of {name!r}")
+            if missing is not None:
+                raise missing from None
+            raise
         return _version_numbers(
             [str(path).rstrip("/").split("/")[-2] for path in found]
         )
@@ -250,6 +263,25 @@ class FsspecStore(Store):
             except Exception:  # best effort: the version stays invisible regardless
                 pass
             raise
+
+    def _without_bucket(self, action: str) -> RegistryError | None:
+        """The error to raise when the registry's bucket does not exist, else None.
+
+        Object stores answer "not found" alike for a missing file and a missing
+        bucket; only the second is a mistake in the URI, worth saying so.
+        """
+        bucket = self.root.split("/", 1)[0]
+        if not bucket:  # memory:// and other stores without buckets
+            return None
+        try:
+            if self.fs.exists(bucket):
+                return None
+        except Exception:  # the original error says more than this one
+            return None
+        return RegistryError(
+            f"Could not {action} in registry {self.uri}: its bucket {bucket!r} does "
+            "not exist."
+        )
 
     def _claim(self, name: str, folder: str) -> None:
         claims = (name, _CLAIMS_DIR, folder)

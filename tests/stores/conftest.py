@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from object_stores import gcs, gcs_server, s3_server, store  # noqa: F401 - fixtures
+from object_stores import (  # noqa: F401 - fixtures
+    gcs,
+    gcs_server,
+    s3_iam,
+    s3_iam_server,
+    s3_server,
+    store,
+)
 
 from mlops_suite.model_folder import save_model
 from mlops_suite.training.train import train_model

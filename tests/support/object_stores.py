@@ -32,6 +32,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ BUCKET = "mlops-tests"
 # The access token in the Google credentials file the GCS tests use.
 GOOGLE_TOKEN = "ya29.stores-test-token"
 # moto accepts any keys unless told otherwise; these only have to be present.
-S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _INSTALL = 'pip install -c constraints.txt -e ".[stores]"'
 # Variables that would point a client somewhere else than the test's server.
@@ -84,6 +85,8 @@ class ObjectStore:
         bucket: The bucket the session made.
         env: The variables a client needs to reach this server.
         prefix: A folder of the bucket that belongs to one test.
+        reader_keys: On a server that checks credentials, the keys of a user who
+            may only read (``env`` holds a user who may also write).
     """
 
     kind: str
@@ -92,6 +95,7 @@ class ObjectStore:
     bucket: str
     env: dict[str, str] = field(default_factory=dict)
     prefix: str = ""
+    reader_keys: dict[str, str] = field(default_factory=dict)
 
     def uri(self, *parts: str) -> str:
         """``<scheme>://<bucket>/<prefix>/<parts...>``."""
@@ -131,8 +135,16 @@ def forget_clients() -> None:
 class ServerProcess:
     """A server program run for the session, its output kept in a log file."""
 
-    def __init__(self, name: str, command: list[str], url: str, log: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        url: str,
+        log: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name, self.command, self.url, self.log = name, command, url, log
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -146,6 +158,7 @@ class ServerProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env={**os.environ, **(self.env or {})},
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -243,6 +256,71 @@ def _hermetic_google(tmp: Path) -> dict[str, str]:
 
 def start_s3(tmp: Path) -> Iterator[ObjectStore]:
     """moto's S3 server with :data:`BUCKET`; stopped when the generator closes."""
+    with _moto(tmp, "moto") as (endpoint, env):
+        _request("PUT", f"{endpoint}/{BUCKET}")
+        yield ObjectStore(
+            kind="s3", scheme="s3", endpoint=endpoint, bucket=BUCKET, env=env
+        )
+
+
+# What the checking server does before it checks: the bucket, then two users.
+_UNCHECKED_ACTIONS = 7
+
+
+def start_s3_checking_credentials(tmp: Path) -> Iterator[ObjectStore]:
+    """A moto S3 server that checks keys and permissions the way AWS IAM does.
+
+    Its first :data:`_UNCHECKED_ACTIONS` actions go unchecked (moto's
+    ``INITIAL_NO_AUTH_ACTION_COUNT``): they make the bucket, a user who may read and
+    write it, and one who may only read. The store's ``env`` holds the first's keys,
+    ``reader_keys`` the second's.
+    """
+    import boto3
+
+    checking = {"INITIAL_NO_AUTH_ACTION_COUNT": str(_UNCHECKED_ACTIONS)}
+    with _moto(tmp, "moto-iam", checking) as (endpoint, env):
+        options = {
+            "endpoint_url": endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": _S3_KEYS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": _S3_KEYS["AWS_SECRET_ACCESS_KEY"],
+        }
+        boto3.client("s3", **options).create_bucket(Bucket=BUCKET)
+        iam = boto3.client("iam", **options)
+        keys = {}
+        for user, actions in (
+            ("writer", ["s3:*"]),
+            ("reader", ["s3:GetObject", "s3:ListBucket"]),
+        ):
+            iam.create_user(UserName=user)
+            policy = {"Effect": "Allow", "Action": actions, "Resource": "*"}
+            iam.put_user_policy(
+                UserName=user,
+                PolicyName=f"{user}-policy",
+                PolicyDocument=json.dumps(
+                    {"Version": "2012-10-17", "Statement": [policy]}
+                ),
+            )
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+            keys[user] = {
+                "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+            }
+        yield ObjectStore(
+            kind="s3-iam",
+            scheme="s3",
+            endpoint=endpoint,
+            bucket=BUCKET,
+            env={**env, **keys["writer"]},
+            reader_keys=keys["reader"],
+        )
+
+
+@contextmanager
+def _moto(
+    tmp: Path, name: str, server_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """A moto server; yields its endpoint and the variables its clients need."""
     program = _require("moto_server", "s3fs")
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -250,24 +328,21 @@ def start_s3(tmp: Path) -> Iterator[ObjectStore]:
         "moto_server",
         [program, "-H", "127.0.0.1", "-p", str(port)],
         f"{endpoint}/moto-api/",
-        tmp / "moto.log",
+        tmp / f"{name}.log",
+        server_env,
     )
     server.start()
     try:
-        _request("PUT", f"{endpoint}/{BUCKET}")
-        yield ObjectStore(
-            kind="s3",
-            scheme="s3",
-            endpoint=endpoint,
-            bucket=BUCKET,
-            env={
+        yield (
+            endpoint,
+            {
                 "AWS_ENDPOINT_URL": endpoint,
                 "AWS_DEFAULT_REGION": "us-east-1",
                 # No developer profile or keys may take part.
                 "AWS_CONFIG_FILE": str(tmp / "aws-config"),
                 "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "aws-credentials"),
                 "NO_PROXY": "127.0.0.1,localhost",
-                **S3_KEYS,
+                **_S3_KEYS,
             },
         )
     finally:
@@ -332,6 +407,23 @@ def store(
     folder of the bucket for the test."""
     server: ObjectStore = request.getfixturevalue(f"{request.param}_server")
     current = server.for_test()
+    current.apply(monkeypatch)
+    yield current
+    forget_clients()
+
+
+@pytest.fixture(scope="session")
+def s3_iam_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """A moto S3 server that checks credentials, for the session."""
+    yield from start_s3_checking_credentials(tmp_path_factory.mktemp("s3-iam"))
+
+
+@pytest.fixture
+def s3_iam(
+    s3_iam_server: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ObjectStore]:
+    """The credential-checking S3 server, as its writer."""
+    current = s3_iam_server.for_test()
     current.apply(monkeypatch)
     yield current
     forget_clients()

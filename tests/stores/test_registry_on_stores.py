@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ from pathlib import Path
 import joblib
 import pandas as pd
 import pytest
-from object_stores import ObjectStore
+from object_stores import ObjectStore, free_port
 
 from mlops_suite.artifacts import CHAMPION_FILE, MODEL_FILE
 from mlops_suite.errors import ModelIntegrityError, RegistryError
@@ -185,3 +186,29 @@ def _assert_consistent(registry: ModelRegistry, folders: list[Path]) -> None:
     assert champion is not None and champion.version in versions
     assert champion.model_sha256 == recorded[champion.version]
     registry.fetch(MODEL)  # the champion's file is whole and matches its hash
+
+
+def test_the_cluster_setting_fsspec_s3_endpoint_url_still_reaches_the_server(
+    s3_server: ObjectStore,
+    model_folders: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The kind path points every step and the sink at KFP's object store with
+    # fsspec's own variable (pipelines/platform.py); AWS_ENDPOINT_URL is not set.
+    store = s3_server.for_test()
+    store.apply(monkeypatch)
+    uri = store.uri("registry")
+    ModelRegistry(uri).register(MODEL, model_folders[0], lineage={})
+    # Were it ignored, the client would go to this closed port (never off 127.0.0.1).
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    # fsspec reads FSSPEC_* variables when it is imported: a new process, as a step.
+    child = subprocess.run(
+        [sys.executable, "-m", "mlops_suite.cli", "registry", "list"]
+        + ["--registry", uri, "--model-name", MODEL],
+        env={**os.environ, "FSSPEC_S3_ENDPOINT_URL": store.endpoint},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    assert "v1" in child.stdout

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import fsspec
 import joblib
 import numpy as np
 import pytest
@@ -68,13 +66,3 @@ def make_model_folder(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return make
-
-
-@pytest.fixture
-def memory_registry_uri() -> Iterator[str]:
-    """A fresh ``memory://`` registry, removed afterwards (memory is process-wide)."""
-    root = f"registry-{uuid.uuid4().hex}"
-    yield f"memory://{root}"
-    fs = fsspec.filesystem("memory")
-    if fs.exists(f"/{root}"):
-        fs.rm(f"/{root}", recursive=True)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,7 @@ from object_stores import ObjectStore, free_port
 
 from mlops_suite.artifacts import CHAMPION_FILE, MODEL_FILE
 from mlops_suite.errors import ModelIntegrityError, RegistryError
+from mlops_suite.evaluation.champion import rescore_champion
 from mlops_suite.registry import ModelRegistry
 from mlops_suite.registry.store import FsspecStore
 
@@ -212,3 +214,28 @@ def test_the_cluster_setting_fsspec_s3_endpoint_url_still_reaches_the_server(
     )
     assert child.returncode == 0, child.stderr
     assert "v1" in child.stdout
+
+
+def test_the_approval_gate_rescores_the_champion_read_from_the_store(
+    store: ObjectStore,
+    model_folders: list[Path],
+    penguins: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    uri = store.uri("registry")
+    assert rescore_champion(uri, MODEL, penguins) is None  # no champion yet
+    ModelRegistry(uri).register(MODEL, model_folders[0], lineage={})
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where it downloads
+
+    score = rescore_champion(uri, MODEL, penguins)
+
+    assert score is not None and score.version == 1 and score.problem == ""
+    assert score.metrics is not None and 0.9 < score.metrics["accuracy"] <= 1.0
+    # A champion changed on the store stops the gate instead of being scored.
+    store.filesystem().pipe_file(
+        store.path("registry", MODEL, "v1", MODEL_FILE),
+        (model_folders[1] / MODEL_FILE).read_bytes(),
+    )
+    with pytest.raises(ModelIntegrityError, match=f"{MODEL} v1"):
+        rescore_champion(uri, MODEL, penguins)

@@ -107,9 +107,7 @@ def test_read_only_keys_register_nothing_and_keep_the_champion(
 ) -> None:
     uri = s3_iam.uri("registry")
     ModelRegistry(uri).register(MODEL, model_folders[0], lineage={})
-    for name, value in s3_iam.reader_keys.items():
-        monkeypatch.setenv(name, value)
-    forget_clients()
+    s3_iam.act_as("reader", monkeypatch)
     registry = ModelRegistry(uri)
 
     with pytest.raises(RegistryError) as raised:
@@ -123,6 +121,34 @@ def test_read_only_keys_register_nothing_and_keep_the_champion(
     assert registry.champion(MODEL).version == 1  # type: ignore[union-attr]
     stored = s3_iam.filesystem().find(s3_iam.path("registry", MODEL))
     assert stored and not [path for path in stored if "v2" in path]
+
+
+def test_a_model_write_refused_after_the_claim_leaves_no_version(
+    s3_iam: ObjectStore,
+    model_folders: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uri = s3_iam.uri("registry")
+    ModelRegistry(uri).register(MODEL, model_folders[0], lineage={})
+    s3_iam.act_as("claimer", monkeypatch)
+    registry = ModelRegistry(uri)
+
+    with pytest.raises(RegistryError) as raised:
+        registry.register(MODEL, model_folders[1], lineage={})
+
+    message = one_sentence(str(raised.value))
+    assert f"publish {MODEL} v2 in registry {uri}" in message
+    assert "nothing was registered" in message
+    assert registry.versions(MODEL) == [1]
+    assert registry.champion(MODEL).version == 1  # type: ignore[union-attr]
+    stored = s3_iam.filesystem().find(s3_iam.path("registry", MODEL))
+    # Only the claim is left: it retires the number, and v3 comes next.
+    assert [path for path in stored if "v2" in path] == [
+        path for path in stored if "/.claims/v2/" in path
+    ]
+    assert any("/.claims/v2/" in path for path in stored)
+    s3_iam.act_as("writer", monkeypatch)
+    assert ModelRegistry(uri).register(MODEL, model_folders[1], lineage={}).version == 3
 
 
 def test_unknown_keys_are_refused_in_one_sentence(

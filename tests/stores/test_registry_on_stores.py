@@ -105,7 +105,10 @@ def test_a_number_claimed_by_a_crashed_registration_is_never_reused(
 
 
 def test_racing_threads_take_distinct_versions_and_a_consistent_champion(
-    store: ObjectStore, model_folders: list[Path], monkeypatch: pytest.MonkeyPatch
+    store: ObjectStore,
+    model_folders: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     # Hold both registrations until both have listed the versions, so they go for
     # the same number and the store has to settle it.
@@ -130,7 +133,7 @@ def test_racing_threads_take_distinct_versions_and_a_consistent_champion(
 
     assert listed[:2] == [1, 1]  # both really went for v1
     assert sorted(r.version for r in results) == [1, 2]
-    _assert_consistent(ModelRegistry(store.uri("registry")), folders)
+    _assert_consistent(ModelRegistry(store.uri("registry")), folders, tmp_path)
 
 
 # A registration in a process of its own, as two pipeline runs would make it: says it
@@ -174,10 +177,12 @@ def test_concurrent_processes_lose_no_version(
         outputs.extend(json.loads(out))
 
     assert sorted(outputs) == [1, 2, 3]
-    _assert_consistent(ModelRegistry(uri), model_folders)
+    _assert_consistent(ModelRegistry(uri), model_folders, tmp_path)
 
 
-def _assert_consistent(registry: ModelRegistry, folders: list[Path]) -> None:
+def _assert_consistent(
+    registry: ModelRegistry, folders: list[Path], tmp_path: Path
+) -> None:
     """Every model is a version of its own; the champion names one of them, whole."""
     versions = registry.versions(MODEL)
     assert versions == list(range(1, len(folders) + 1))
@@ -187,7 +192,8 @@ def _assert_consistent(registry: ModelRegistry, folders: list[Path]) -> None:
     champion = registry.champion(MODEL)
     assert champion is not None and champion.version in versions
     assert champion.model_sha256 == recorded[champion.version]
-    registry.fetch(MODEL)  # the champion's file is whole and matches its hash
+    # The champion's file is whole and matches its hash.
+    registry.fetch(MODEL, dest=tmp_path / "champion")
 
 
 def test_the_cluster_setting_fsspec_s3_endpoint_url_still_reaches_the_server(

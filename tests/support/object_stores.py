@@ -85,8 +85,8 @@ class ObjectStore:
         bucket: The bucket the session made.
         env: The variables a client needs to reach this server.
         prefix: A folder of the bucket that belongs to one test.
-        reader_keys: On a server that checks credentials, the keys of a user who
-            may only read (``env`` holds a user who may also write).
+        user_keys: On a server that checks credentials, each user's keys
+            (``env`` holds the writer's).
     """
 
     kind: str
@@ -95,7 +95,7 @@ class ObjectStore:
     bucket: str
     env: dict[str, str] = field(default_factory=dict)
     prefix: str = ""
-    reader_keys: dict[str, str] = field(default_factory=dict)
+    user_keys: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def uri(self, *parts: str) -> str:
         """``<scheme>://<bucket>/<prefix>/<parts...>``."""
@@ -119,6 +119,12 @@ class ObjectStore:
         import fsspec
 
         return fsspec.filesystem(self.scheme, skip_instance_cache=True)
+
+    def act_as(self, user: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Use another user's keys, in this process and its children."""
+        for name, value in self.user_keys[user].items():
+            monkeypatch.setenv(name, value)
+        forget_clients()
 
     def path(self, *parts: str) -> str:
         """:meth:`uri` without the scheme, as fsspec filesystems take paths."""
@@ -263,17 +269,31 @@ def start_s3(tmp: Path) -> Iterator[ObjectStore]:
         )
 
 
-# What the checking server does before it checks: the bucket, then two users.
-_UNCHECKED_ACTIONS = 7
+# The users of the server that checks credentials, and what each may do.
+_READ = ["s3:GetObject", "s3:ListBucket"]
+USERS: dict[str, list[dict[str, Any]]] = {
+    "writer": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}],
+    "reader": [{"Effect": "Allow", "Action": _READ, "Resource": "*"}],
+    # May claim a version number, not write its files: a write refused mid-way.
+    "claimer": [
+        {"Effect": "Allow", "Action": [*_READ, "s3:DeleteObject"], "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": ["s3:PutObject"],
+            "Resource": f"arn:aws:s3:::{BUCKET}/*/.claims/*",
+        },
+    ],
+}
+# What that server does before it checks: the bucket, then three actions per user.
+_UNCHECKED_ACTIONS = 1 + 3 * len(USERS)
 
 
 def start_s3_checking_credentials(tmp: Path) -> Iterator[ObjectStore]:
     """A moto S3 server that checks keys and permissions the way AWS IAM does.
 
     Its first :data:`_UNCHECKED_ACTIONS` actions go unchecked (moto's
-    ``INITIAL_NO_AUTH_ACTION_COUNT``): they make the bucket, a user who may read and
-    write it, and one who may only read. The store's ``env`` holds the first's keys,
-    ``reader_keys`` the second's.
+    ``INITIAL_NO_AUTH_ACTION_COUNT``): they make the bucket and the :data:`USERS`.
+    The store's ``env`` holds the writer's keys; ``user_keys`` every user's.
     """
     import boto3
 
@@ -288,17 +308,13 @@ def start_s3_checking_credentials(tmp: Path) -> Iterator[ObjectStore]:
         boto3.client("s3", **options).create_bucket(Bucket=BUCKET)
         iam = boto3.client("iam", **options)
         keys = {}
-        for user, actions in (
-            ("writer", ["s3:*"]),
-            ("reader", ["s3:GetObject", "s3:ListBucket"]),
-        ):
+        for user, statements in USERS.items():
             iam.create_user(UserName=user)
-            policy = {"Effect": "Allow", "Action": actions, "Resource": "*"}
             iam.put_user_policy(
                 UserName=user,
                 PolicyName=f"{user}-policy",
                 PolicyDocument=json.dumps(
-                    {"Version": "2012-10-17", "Statement": [policy]}
+                    {"Version": "2012-10-17", "Statement": statements}
                 ),
             )
             key = iam.create_access_key(UserName=user)["AccessKey"]
@@ -312,7 +328,7 @@ def start_s3_checking_credentials(tmp: Path) -> Iterator[ObjectStore]:
             endpoint=endpoint,
             bucket=BUCKET,
             env={**env, **keys["writer"]},
-            reader_keys=keys["reader"],
+            user_keys=keys,
         )
 
 

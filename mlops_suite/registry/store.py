@@ -43,7 +43,7 @@ from mlops_suite.errors import ModelIntegrityError, RegistryError
 _LOG = logging.getLogger(__name__)
 
 _VERSION_DIR = re.compile(rf"{re.escape(VERSION_PREFIX)}([1-9][0-9]*)")
-# Object stores have no rename: version numbers are claimed here by exclusive create.
+# Object stores have no rename: version numbers are claimed here (see the module doc).
 _CLAIMS_DIR = ".claims"
 # A writer that lost a claim waits up to this long before trying again, so two writers
 # that keep colliding in step drift apart.

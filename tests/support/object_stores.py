@@ -70,7 +70,7 @@ def free_port() -> int:
 
 def _program(name: str) -> str | None:
     """The server program: next to this Python first (a venv not on PATH), then PATH."""
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return shutil.which(name, path=search)
 
 
@@ -79,7 +79,7 @@ class ObjectStore:
     """One running server, a bucket on it, and a folder of that bucket for one test.
 
     Attributes:
-        kind: ``"s3"`` or ``"gcs"``, the test ids.
+        kind: ``"s3"``, ``"gcs"`` or ``"s3-iam"`` (credentials checked).
         scheme: The URI scheme clients use (``s3`` or ``gs``).
         endpoint: ``http://127.0.0.1:PORT``.
         bucket: The bucket the session made.

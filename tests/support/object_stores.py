@@ -70,7 +70,9 @@ def free_port() -> int:
 
 def _program(name: str) -> str | None:
     """The server program: next to this Python first (a venv not on PATH), then PATH."""
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    search = os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+    )
     return shutil.which(name, path=search)
 
 

@@ -20,7 +20,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,onnx]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,onnx,stores]"
 	touch $(STAMP)
 
 .PHONY: install

@@ -12,6 +12,7 @@ and ``--version`` answer at once.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -70,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 on success, 1 when the input stopped the command.
     """
     args = build_parser().parse_args(argv)
+    # gcsfs logs the request it gave up on, traceback included, before it raises:
+    # with no handler of the user's, Python would print that above the sentence.
+    logging.getLogger("gcsfs").addHandler(logging.NullHandler())
     try:
         return int(args.handler(args))
     except MlopsError as error:

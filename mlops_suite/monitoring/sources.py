@@ -471,6 +471,8 @@ def open_parts(
     text = os.fspath(source)
     try:
         fs, root = fsspec.core.url_to_fs(text)
+        # Object-store clients cache listings per process; new batches keep coming.
+        fs.invalidate_cache()
         is_dir = fs.isdir(root)
         exists = is_dir or fs.isfile(root)
     except (ImportError, ValueError, OSError) as exc:

@@ -7,8 +7,13 @@ operations and leaves the storage-specific rules here:
   renaming it into place; the rename is also what makes two concurrent registrations
   take different numbers;
 * an **fsspec filesystem** (``gs://``, ``s3://``, ``memory://``) has no rename, so the
-  number is claimed with an exclusive create of ``<model-name>/.claims/v<N>`` and
-  ``metadata.json`` is written last: a version exists once its metadata does.
+  number is claimed by writing a claim of one's own, ``<model-name>/.claims/v<N>/<id>``,
+  then listing that folder: a writer that sees any other claim withdraws its own and
+  tries again. Of two writers, the later to write always sees the earlier one, so
+  at most one goes on, on any store whose writes and listings are consistent; unlike
+  an exclusive create, this needs no conditional write, which some S3-compatible
+  servers and the GCS emulator ignore. ``metadata.json`` is written last: a version
+  exists once its metadata does.
 
 Small files (``champion.json``) are replaced atomically: write then rename locally,
 one object put on object stores.
@@ -20,7 +25,10 @@ import errno
 import hashlib
 import logging
 import os
+import random
 import re
+import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -37,8 +45,11 @@ from mlops_suite.errors import MlopsError, ModelIntegrityError, RegistryError
 _LOG = logging.getLogger(__name__)
 
 _VERSION_DIR = re.compile(rf"{re.escape(VERSION_PREFIX)}([1-9][0-9]*)")
-# Object stores have no rename: version numbers are claimed here by exclusive create.
+# Object stores have no rename: version numbers are claimed here (see the module doc).
 _CLAIMS_DIR = ".claims"
+# A writer that lost a claim waits up to this long before trying again, so two writers
+# that keep colliding in step drift apart.
+_CLAIM_BACKOFF_S = 0.2
 # Packages fsspec needs per protocol, for an error that says what to install.
 _PACKAGES = {
     "gs": "gcsfs",
@@ -231,13 +242,26 @@ class FsspecStore(Store):
     def _path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
 
+    def _forget_listings(self) -> None:
+        # s3fs and gcsfs cache listings for the life of the process (and answer
+        # exists/open from them), but other processes publish versions.
+        self.fs.invalidate_cache()
+
     def read_bytes(self, *parts: str) -> bytes:
-        return bytes(self.fs.cat_file(self._path(*parts)))
+        try:
+            return bytes(self.fs.cat_file(self._path(*parts)))
+        except FileNotFoundError:
+            missing = self._without_bucket(f"read {'/'.join(parts)}")
+            if missing is not None:
+                raise missing from None
+            raise
 
     def open_read(self, *parts: str) -> Any:
+        self._forget_listings()
         return self.fs.open(self._path(*parts), "rb")
 
     def list_dir(self, *parts: str) -> list[str]:
+        self._forget_listings()
         try:
             entries = self.fs.ls(self._path(*parts), detail=False)
         except FileNotFoundError:
@@ -245,7 +269,15 @@ class FsspecStore(Store):
         return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries]
 
     def published_versions(self, name: str) -> list[int]:
-        found = self.fs.glob(self._path(name, f"{VERSION_PREFIX}*", METADATA_FILE))
+        self._forget_listings()
+        try:
+            found = self.fs.glob(self._path(name, f"{VERSION_PREFIX}*", METADATA_FILE))
+        except FileNotFoundError:
+            # A missing folder lists empty: it is the bucket that is missing.
+            missing = self._without_bucket(f"list the versions of {name!r}")
+            if missing is not None:
+                raise missing from None
+            raise
         return _version_numbers(
             [str(path).rstrip("/").split("/")[-2] for path in found]
         )
@@ -309,15 +341,40 @@ class FsspecStore(Store):
                     pass
             raise
 
-    def _claim(self, name: str, folder: str) -> None:
-        # Only read by people looking at a stuck claim.
-        payload = datetime.now(UTC).isoformat(timespec="seconds").encode()
+    def _without_bucket(self, action: str) -> RegistryError | None:
+        """The error to raise when the registry's bucket does not exist, else None.
+
+        Object stores answer "not found" alike for a missing file and a missing
+        bucket; only the second is a mistake in the URI, worth saying so.
+        """
+        bucket = self.root.split("/", 1)[0]
+        if not bucket:  # memory:// and other stores without buckets
+            return None
         try:
-            self.create_new(payload, name, _CLAIMS_DIR, folder)
-        except FileExistsError:
-            raise VersionTaken from None
-        if self.fs.exists(self._path(name, folder, METADATA_FILE)):
-            raise VersionTaken  # published by a writer that did not claim
+            if self.fs.exists(bucket):
+                return None
+        except Exception:  # the original error says more than this one
+            return None
+        return RegistryError(
+            f"Could not {action} in registry {self.uri}: its bucket {bucket!r} does "
+            "not exist."
+        )
+
+    def _claim(self, name: str, folder: str) -> None:
+        claims = (name, _CLAIMS_DIR, folder)
+        # Named to sort by time; only read by people looking at a stuck claim.
+        mine = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}"
+        self.fs.pipe_file(self._path(*claims, mine), b"")
+        rivals = [entry for entry in self.list_dir(*claims) if entry != mine]
+        self._forget_listings()
+        # A version published by a writer that did not claim also takes the number.
+        if rivals or self.fs.exists(self._path(name, folder, METADATA_FILE)):
+            try:
+                self.fs.rm_file(self._path(*claims, mine))
+            except Exception:  # a claim left behind only retires the number
+                _LOG.warning("Could not withdraw claim %s", self._path(*claims, mine))
+            time.sleep(random.uniform(0, _CLAIM_BACKOFF_S))
+            raise VersionTaken
 
 
 def open_store(uri: str) -> Store:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import crd
-import fsspec
 import pytest
 import yaml
 
@@ -210,24 +209,6 @@ def test_rewriting_replaces_only_the_kustomization(
     assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
     assert sorted(p.name for p in out.iterdir()) == ["kustomization.yaml", "notes.txt"]
     assert "/penguins/v2" in (out / "kustomization.yaml").read_text(encoding="utf-8")
-
-
-def test_a_registry_uri_is_read_through_fsspec(tmp_path: Path) -> None:
-    memory = fsspec.filesystem("memory")
-    metadata = {"version": 3, "model_sha256": "3" * 64}
-    memory.pipe("/reg/penguins/v3/metadata.json", json.dumps(metadata).encode())
-    try:
-        out = write_overlay(
-            registry_uri="memory://reg",
-            model_name="penguins",
-            version=3,
-            storage_uri=KIND_STORAGE,
-            overlay="kind",
-            output_dir=tmp_path / "deploy",
-        )
-    finally:
-        memory.rm("/reg", recursive=True)
-    assert "/penguins/v3" in (out / "kustomization.yaml").read_text(encoding="utf-8")
 
 
 def test_a_missing_version_is_a_registry_error(registry: Path, tmp_path: Path) -> None:

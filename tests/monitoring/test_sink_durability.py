@@ -2,125 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import os
-import queue
-import re
 import signal
-import subprocess
-import sys
-import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sink_process import post, send_pair, sink_process
 
-from mlops_suite.monitoring.payloads.cloudevents import REQUEST_TYPE, RESPONSE_TYPE
 from mlops_suite.monitoring.sink.journal import LogStore
 from mlops_suite.monitoring.sink.output import BatchOutput, read_logged
 from mlops_suite.monitoring.sink.server import LogSink, running_sink
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-# The child runs the sink as `mlops sink` would, and exits if this process dies.
-CHILD = (
-    "import os, sys, threading, time\n"
-    "parent = int(sys.argv.pop(1))\n"
-    "def watch():\n"
-    "    while os.getppid() == parent:\n"
-    "        time.sleep(0.5)\n"
-    "    os._exit(3)\n"
-    "threading.Thread(target=watch, daemon=True).start()\n"
-    "from mlops_suite.monitoring.sink.command import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"
-)
-LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
-
-
-def post(url: str, kind: str, event_id: str, payload: Any) -> int:
-    headers = {
-        "Ce-Id": event_id,
-        "Ce-Type": REQUEST_TYPE if kind == "request" else RESPONSE_TYPE,
-        "Ce-Source": "http://localhost:9081/",
-        "Ce-Specversion": "1.0",
-        "Ce-Inferenceservicename": "penguins",
-        "Content-Type": "application/json",
-    }
-    body = json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with DIRECT.open(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-
-
-def send_pair(url: str, event_id: str, values: list[float]) -> None:
-    instances = [[value, value * 2] for value in values]
-    assert post(url, "request", event_id, {"instances": instances}) == 200
-    predictions = [f"y{value:g}" for value in values]
-    assert post(url, "response", event_id, {"predictions": predictions}) == 200
-
 
 def batches(out: Path) -> list[Path]:
     return sorted(out.glob("batch-*.parquet"))
-
-
-@contextmanager
-def sink_process(out: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Run the sink in a child Python process; yield it and its URL."""
-    command = [
-        sys.executable,
-        "-c",
-        CHILD,
-        str(os.getpid()),
-        f"--output={out}",
-        "--port=0",
-        "--flush-rows=100000",
-        "--flush-seconds=3600",
-        *flags,
-    ]
-    child = subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def drain() -> None:
-        assert child.stderr is not None
-        for line in child.stderr:
-            lines.put(line)
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        deadline = time.monotonic() + 30
-        url = None
-        seen: list[str] = []
-        while url is None:
-            assert time.monotonic() < deadline, f"sink did not start: {seen}"
-            try:
-                line = lines.get(timeout=0.5)
-            except queue.Empty:
-                assert child.poll() is None, f"sink exited: {seen}"
-                continue
-            seen.append(line)
-            match = LISTENING.search(line)
-            url = match.group(1) if match else None
-        yield child, url
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait(timeout=30)
 
 
 def test_acknowledged_events_survive_sigkill_and_pair_after_restart(

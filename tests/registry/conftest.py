@@ -72,7 +72,11 @@ def make_model_folder(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def memory_registry_uri() -> Iterator[str]:
-    """A fresh ``memory://`` registry, removed afterwards (memory is process-wide)."""
+    """A fresh ``memory://`` registry, removed afterwards (memory is process-wide).
+
+    For the registry's own logic (aliases, history, companion files) on an fsspec
+    store; what real object stores do is tested against real servers (tests/stores).
+    """
     root = f"registry-{uuid.uuid4().hex}"
     yield f"memory://{root}"
     fs = fsspec.filesystem("memory")

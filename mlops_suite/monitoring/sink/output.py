@@ -101,6 +101,8 @@ def read_logged(uri: str | os.PathLike[str]) -> pd.DataFrame:
     text = os.fspath(uri)
     try:
         fs, root = fsspec.core.url_to_fs(text)
+        # Object-store clients cache listings per process; the sink keeps adding.
+        fs.invalidate_cache()
         exists = fs.exists(root)
     except (ImportError, ValueError, OSError) as exc:
         raise DataError(f"Logged data {text} cannot be opened ({exc}).") from None

@@ -346,3 +346,35 @@ def _compare(
         higher_is_better=higher,
         decayed=decayed,
     )
+
+
+def decay_of_version(
+    current: Any,
+    labels: Any,
+    metadata: Mapping[str, Any],
+    *,
+    label_column: str,
+    max_drop: float | Mapping[str, float] = DEFAULT_MAX_DROP,
+) -> DecayReport:
+    """Decay of a registered version: its live metrics against those at approval.
+
+    Args:
+        current: The logged predictions (see :func:`compute_decay`).
+        labels: The ground truth (see :func:`compute_decay`).
+        metadata: The version's ``metadata.json``: its task, classes and the metrics
+            recorded in its lineage at approval.
+        label_column: The labels' column.
+        max_drop: The allowed relative drop, overall or per metric.
+
+    Returns:
+        The decay report.
+    """
+    return compute_decay(
+        current,
+        labels,
+        task=metadata["task"],
+        reference_metrics=metadata.get("lineage", {}).get("metrics") or {},
+        classes=metadata.get("classes"),
+        label_column=label_column,
+        max_drop=max_drop,
+    )

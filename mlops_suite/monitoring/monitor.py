@@ -136,16 +136,10 @@ def monitor(
     if labels and metadata is not None:
         # Imported only here: scikit-learn's metrics are slow to import, and most
         # checks have no labels.
-        from mlops_suite.monitoring.decay import compute_decay
+        from mlops_suite.monitoring.decay import decay_of_version
 
-        decay = compute_decay(
-            current,
-            labels,
-            task=metadata["task"],
-            reference_metrics=metadata.get("lineage", {}).get("metrics") or {},
-            classes=metadata.get("classes"),
-            label_column=label_column,
-            max_drop=max_drop,
+        decay = decay_of_version(
+            current, labels, metadata, label_column=label_column, max_drop=max_drop
         )
     out = Path(report_dir)
     atomic.write_json(out / DRIFT_JSON, drift.to_dict())

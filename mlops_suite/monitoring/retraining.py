@@ -152,14 +152,12 @@ def _decide(
     )
     decay = None
     if labels is not None:
-        from mlops_suite.monitoring.decay import compute_decay
+        from mlops_suite.monitoring.decay import decay_of_version
 
-        decay = compute_decay(
+        decay = decay_of_version(
             current,
             labels,
-            task=metadata["task"],
-            reference_metrics=metadata.get("lineage", {}).get("metrics") or {},
-            classes=metadata.get("classes"),
+            metadata,
             label_column=label_column,
             max_drop=max_metric_drop,
         ).to_dict()

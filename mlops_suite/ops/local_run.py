@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import io
+import logging
 import re
 import sys
 import time
@@ -177,6 +178,7 @@ def run_locally(
             ) from None
         finally:
             builtins.print = original_print
+            _release_log_handlers(step_log, terminal)
     # kfp.local writes each run under <pipeline_root>/<pipeline-name>-<timestamp>/.
     new = [p for p in pipeline_root.iterdir() if p.is_dir() and p not in earlier]
     return LocalRun(
@@ -185,6 +187,23 @@ def run_locally(
         steps=step_log.steps,
         run_dir=max(new, key=lambda p: p.stat().st_mtime) if new else None,
     )
+
+
+def _release_log_handlers(step_log: _StepLog, terminal: Any) -> None:
+    """Point log handlers made during the run back at the terminal.
+
+    A library that first logged while stdout was the run's log (kfp.local, s3fs,
+    botocore) keeps a handler on it; once the log file is closed, its next record would
+    print a "Logging error" traceback instead of the message.
+    """
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if (
+                isinstance(handler, logging.StreamHandler)
+                and handler.stream is step_log
+            ):
+                handler.setStream(terminal)
 
 
 def _first_line(error: BaseException) -> str:

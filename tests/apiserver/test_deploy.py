@@ -479,7 +479,11 @@ def test_a_namespace_the_deploy_role_does_not_cover_is_refused_in_one_sentence(
 
     message = str(raised.value)
     assert not isinstance(raised.value, DeploymentRolledBack)
-    assert "403 Forbidden when reading it" in message
+    # The verb, the resource and the namespace, then the Role that would grant them.
+    assert (
+        f"refused to let this step get {PLURAL}.{GROUP} in namespace {elsewhere}"
+        in message
+    )
     assert (
         f'cannot get resource "{PLURAL}" in API group "{GROUP}" in the namespace '
         f'"{elsewhere}"'

@@ -144,7 +144,9 @@ def registry(tmp_path: Path) -> Path:
         folder.mkdir(parents=True)
         metadata = {"version": version, "model_sha256": SHA}
         (folder / "metadata.json").write_text(json.dumps(metadata))
-    (root / "penguins" / "champion.json").write_text(json.dumps({"version": 2}))
+    (root / "penguins" / "champion.json").write_text(
+        json.dumps({"version": 2, "model_sha256": SHA})
+    )
     return root
 
 

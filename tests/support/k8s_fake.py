@@ -615,8 +615,10 @@ class FakeKube:
         if (metadata.get("annotations") or {}).get(TAG_ROUTING_ANNOTATION) == "true":
             for target in traffic:
                 tag = target.get("tag", "latest")
+                # Where the test's model server listens, when it set one.
                 target["url"] = (
-                    f"http://{tag}-{name}-predictor.{namespace}.{self.domain}"
+                    self.serve_url
+                    or f"http://{tag}-{name}-predictor.{namespace}.{self.domain}"
                 )
         return {
             "latestCreatedRevision": latest,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from kube_apiserver import REPO_ROOT, KubeApiserver
+from stand_in_registry import stand_in_registry
 
 from mlops_suite.cli import main
 
@@ -25,7 +26,6 @@ OVERLAYS = sorted(
     for path in (REPO_ROOT / "manifests" / "overlays").iterdir()
     if (path / "kustomization.yaml").is_file()
 )
-SHA = "ab" * 32
 
 
 def render(kube: KubeApiserver, kustomization: Path) -> list[dict[str, Any]]:
@@ -137,17 +137,8 @@ def test_every_overlay_is_admitted_and_stored_as_rendered(
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Path:
-    """A registry whose champion is penguins v2."""
-    root = tmp_path / "registry"
-    for version in (1, 2):
-        folder = root / "penguins" / f"v{version}"
-        folder.mkdir(parents=True)
-        metadata = {"version": version, "model_sha256": SHA}
-        (folder / "metadata.json").write_text(json.dumps(metadata))
-    (root / "penguins" / "champion.json").write_text(
-        json.dumps({"version": 2, "model_sha256": SHA})
-    )
-    return root
+    """A registry whose champion is penguins v2 (no model files)."""
+    return stand_in_registry(tmp_path / "registry")
 
 
 @pytest.mark.parametrize(

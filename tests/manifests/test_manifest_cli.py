@@ -9,25 +9,18 @@ from typing import Any
 
 import crd
 import pytest
+from stand_in_registry import SHA, stand_in_registry
 
 from mlops_suite.cli import main
 
-SHA = "ab" * 32
 # The `render` fixture of conftest.py: kubectl kustomize, parsed.
 Render = Callable[[Path], list[dict[str, Any]]]
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Path:
-    root = tmp_path / "registry"
-    for version in (1, 2):
-        folder = root / "penguins" / f"v{version}"
-        folder.mkdir(parents=True)
-        metadata = {"version": version, "model_sha256": SHA}
-        (folder / "metadata.json").write_text(json.dumps(metadata))
-    champion = {"version": 2, "model_sha256": SHA, "updated_at": "2026-11-23T00:00:00Z"}
-    (root / "penguins" / "champion.json").write_text(json.dumps(champion))
-    return root
+    """A registry whose champion is penguins v2 (no model files)."""
+    return stand_in_registry(tmp_path / "registry")
 
 
 def _one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ def deploy_model(
     timeout_s: int,
     deployment: Output[Artifact],
     serve_probabilities: bool = False,
+    pipeline_run_id: str = "",
 ) -> str:
     """Applies the InferenceService for the registered version and smoke-tests it.
 
@@ -42,6 +43,8 @@ def deploy_model(
         deployment: What was done and where the model answers.
         serve_probabilities: Answer with class probabilities (KServe's
             ``PREDICT_PROBA=true``) instead of classes; classifiers only.
+        pipeline_run_id: The run deploying it: the actor of the ``deployed``
+            event recorded in the registry's history.
 
     Returns:
         The service URL.
@@ -52,7 +55,7 @@ def deploy_model(
     from mlops_suite.artifacts import DATASET_FILE
     from mlops_suite.components.step import artifact_file, failing_clearly, write_text
     from mlops_suite.data.ingest import read_dataset
-    from mlops_suite.serving.deploy import roll_out
+    from mlops_suite.serving.deploy import record_rollout, roll_out
 
     with failing_clearly("deploy_model"):
         result = roll_out(
@@ -72,4 +75,7 @@ def deploy_model(
     write_text(artifact_file(deployment.path, "deployment.json"), json.dumps(summary))
     deployment.metadata.update({"action": summary.get("action"), "url": result.url})
     print(f"{model_name} v{version}: {summary.get('action')} at {result.url}")
+    record_rollout(
+        registry_uri, model_name, version, result, actor=pipeline_run_id or "pipeline"
+    )
     return str(result.url or "")

@@ -110,15 +110,15 @@ def score_version(
                 "give a version"
             )
         chosen = champion.version
-    folder = registry.local_folder(model_name, chosen)
-    return chosen, score_table(
-        folder,
-        data,
-        output_uri,
-        model_name=model_name,
-        keep_columns=keep_columns,
-        batch_rows=batch_rows,
-    )
+    with registry.local_copy(model_name, chosen) as folder:
+        return chosen, score_table(
+            folder,
+            data,
+            output_uri,
+            model_name=model_name,
+            keep_columns=keep_columns,
+            batch_rows=batch_rows,
+        )
 
 
 def score_table(

@@ -233,14 +233,14 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                 intended_use=intended_use,
             ).set_caching_options(False)
             place(registered)
-            # No place(): deploying reads artifacts and talks to the Kubernetes API,
-            # never the object store, so it gets no storage credentials. A version
-            # waiting for a person is never deployed.
+            # place(): the step records the ``deployed`` event in the registry's
+            # history, so it reads the object store like the registry steps. A
+            # version waiting for a person is never deployed.
             with (
                 dsl.If(deploy == True, name="deploy"),  # noqa: E712
                 dsl.If(approval == "auto", name="auto-approval"),
             ):
-                c.deploy_model(
+                deployed = c.deploy_model(
                     model=trained.outputs["model"],
                     test=split.outputs["test"],
                     model_name=model_name,
@@ -253,7 +253,9 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                     service_account=serving_service_account,
                     timeout_s=deploy_timeout_s,
                     serve_probabilities=serve_probabilities,
+                    pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                 ).set_caching_options(False)
+                place(deployed)
             # Writes into the registered version, so never served from the cache.
             with dsl.If(export_onnx == True, name="export-onnx"):  # noqa: E712
                 exported = c.export_onnx(

@@ -35,16 +35,10 @@ render() {
 }
 
 # A registry holding one version (with an ONNX export), all that `mlops manifest`
-# reads from it.
+# reads from it: the tests' stand-in registry, so there is one of them.
 registry="${OUT}/registry"
-mkdir -p "${registry}/penguins/v1"
-model_sha256="$(printf 'a%.0s' $(seq 64))"
-printf '{"version": 1, "model_sha256": "%s", "onnx": {"sha256": "%s"}}\n' \
-    "${model_sha256}" "$(printf 'b%.0s' $(seq 64))" \
-    >"${registry}/penguins/v1/metadata.json"
-# The champion pointer names the version and its model's hash, as the registry writes it.
-printf '{"version": 1, "model_sha256": "%s"}\n' "${model_sha256}" \
-    >"${registry}/penguins/champion.json"
+"${REPO_ROOT}/.venv/bin/python" "${REPO_ROOT}/tests/support/stand_in_registry.py" \
+    "${registry}" "$(printf 'b%.0s' $(seq 64))" || die "could not write the stand-in registry."
 
 for overlay_dir in "${MANIFESTS}"/overlays/*/; do
     overlay="$(basename "${overlay_dir}")"

@@ -50,3 +50,20 @@ def mixed_frame() -> pd.DataFrame:
     frame.loc[[5, 99], "region"] = None
     frame.loc[[8], "visits"] = np.nan
     return frame
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """Undo logging set up by a command run in-process (handlers, levels).
+
+    ``mlops monitor sink`` configures logging for the life of its process; in a test
+    process that would outlive the test's captured stderr and print later tests' INFO.
+    """
+    import logging
+
+    loggers = [logging.getLogger(), logging.getLogger("mlops_suite")]
+    before = [(lg, list(lg.handlers), lg.level) for lg in loggers]
+    yield
+    for lg, handlers, level in before:
+        lg.handlers[:] = handlers
+        lg.setLevel(level)

@@ -92,26 +92,27 @@ def _serve(args: argparse.Namespace) -> int:
     from mlops_suite.serving.runtime import serve
 
     registry = ModelRegistry(absolute(args.registry))
-    model_dir = registry.local_folder(args.model_name, chosen_version(registry, args))
-    if args.predict_proba:
-        _check_classifier(model_dir, args.model_name)
-    _check_port_free(args.host, args.port)
-    base = f"http://{args.host}:{args.port}"
-    answers = " (answers: class probabilities)" if args.predict_proba else ""
-    print(
-        f"mlops: serving {args.model_name} from {model_dir}{answers}\n"
-        f"  V1: POST {base}/v1/models/{args.model_name}:predict\n"
-        f"  V2: POST {base}/v2/models/{args.model_name}/infer\n"
-        f"  health: {base}/v2/health/ready",
-        flush=True,
-    )
-    serve(
-        model_dir,
-        model_name=args.model_name,
-        host=args.host,
-        http_port=args.port,
-        predict_proba=True if args.predict_proba else None,
-    )
+    version = chosen_version(registry, args)
+    with registry.local_copy(args.model_name, version) as model_dir:
+        if args.predict_proba:
+            _check_classifier(model_dir, args.model_name)
+        _check_port_free(args.host, args.port)
+        base = f"http://{args.host}:{args.port}"
+        answers = " (answers: class probabilities)" if args.predict_proba else ""
+        print(
+            f"mlops: serving {args.model_name} from {model_dir}{answers}\n"
+            f"  V1: POST {base}/v1/models/{args.model_name}:predict\n"
+            f"  V2: POST {base}/v2/models/{args.model_name}/infer\n"
+            f"  health: {base}/v2/health/ready",
+            flush=True,
+        )
+        serve(
+            model_dir,
+            model_name=args.model_name,
+            host=args.host,
+            http_port=args.port,
+            predict_proba=True if args.predict_proba else None,
+        )
     return 0
 
 

@@ -56,7 +56,8 @@ def rescore_champion(
     champion = registry.champion(model_name)
     if champion is None:
         return None
-    loaded = load_model(registry.local_folder(model_name, champion.version))
+    with registry.local_copy(model_name, champion.version) as folder:
+        loaded = load_model(folder)
     try:
         result = evaluate(loaded.pipeline, loaded.metadata, test)
     except MlopsError as error:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,15 +43,16 @@ class MonitoredModel:
         reference: Its performance reference; None when registered without one.
         calibrator: Its calibrator; None for regression or when registered
             without one.
-        folder: Returns a local model folder holding it (downloading it first if
-            the registry is remote); None when the model file is not at hand.
+        folder: Opens a local model folder holding it, for a ``with`` block
+            (downloaded first, and removed after, when the registry is remote); None
+            when the model file is not at hand.
     """
 
     metadata: Mapping[str, Any]
     name: str
     reference: PerformanceReference | None = None
     calibrator: Calibrator | None = None
-    folder: Callable[[], str] | None = None
+    folder: Callable[[], AbstractContextManager[str]] | None = None
 
     @property
     def task(self) -> str:
@@ -86,7 +88,8 @@ class MonitoredModel:
         # Imported here: joblib and scikit-learn load only when rows need scoring.
         from mlops_suite.model_folder import load_model
 
-        return load_model(self.folder()).pipeline
+        with self.folder() as folder:
+            return load_model(folder).pipeline
 
 
 def from_registry(
@@ -122,7 +125,7 @@ def from_registry(
         name=name,
         reference=reference,
         calibrator=calibrator,
-        folder=lambda: registry.local_folder(model_name, version),
+        folder=lambda: registry.local_copy(model_name, version),
     )
 
 
@@ -169,7 +172,7 @@ def from_metadata_file(path: str | os.PathLike[str]) -> MonitoredModel | None:
         name=str(folder),
         reference=_reference(metadata, str(source)),
         calibrator=calibrator,
-        folder=(lambda: str(folder)) if has_model else None,
+        folder=(lambda: nullcontext(str(folder))) if has_model else None,
     )
 
 

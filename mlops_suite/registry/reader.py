@@ -13,7 +13,8 @@ import json
 import os
 import shutil
 import tempfile
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -311,15 +312,18 @@ class RegistryReader:
         self._verify(name, version, sha)
         return str(folder)
 
-    def local_folder(self, name: str, version: int | None = None) -> str:
-        """A local folder holding a version: in place when the registry is local,
-        else a verified download into a new temporary folder.
+    @contextmanager
+    def local_copy(self, name: str, version: int | None = None) -> Iterator[str]:
+        """A local folder holding a version, for the length of a ``with`` block.
+
+        In place when the registry is local; else a verified download into a
+        temporary folder that is removed when the block ends.
 
         Args:
             name: The model name.
             version: The version; the champion by default.
 
-        Returns:
+        Yields:
             A folder with the version's ``model.joblib`` and ``metadata.json``.
 
         Raises:
@@ -327,8 +331,13 @@ class RegistryReader:
             ModelIntegrityError: The model file does not match its sha256.
         """
         if self._store.local_dir(name) is not None:
-            return self.local_path(name, version)
-        return self.fetch(name, version)
+            yield self.local_path(name, version)
+            return
+        folder = self.fetch(name, version)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     # ----------------------------------------------------------------- internals
 

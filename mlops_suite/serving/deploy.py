@@ -171,3 +171,52 @@ def roll_out(
         smoke=smoke,
         mode=mode,  # type: ignore[arg-type]
     )
+
+
+def record_rollout(
+    registry_uri: str,
+    model_name: str,
+    version: int,
+    result: DeployResult,
+    *,
+    actor: str,
+) -> None:
+    """Records a finished rollout as a ``deployed`` event in the registry's history.
+
+    An ``unchanged`` rollout (this version was already serving) records nothing. The
+    rollout itself is done by then, so a registry that cannot take the event is
+    reported on stderr rather than raised: the serving model stays as deployed.
+
+    Args:
+        registry_uri: The registry holding the version.
+        model_name: The registered model's name.
+        version: The version now serving.
+        result: What the rollout did.
+        actor: Who deployed it: the pipeline run id.
+    """
+    import sys
+
+    from mlops_suite.errors import MlopsError
+    from mlops_suite.registry import ModelRegistry
+    from mlops_suite.registry.governance import record_deployment
+
+    if result.action == "unchanged":
+        return
+    where = f"InferenceService {result.namespace}/{result.name}"
+    if result.url:
+        where += f" at {result.url}"
+    try:
+        record_deployment(
+            ModelRegistry(registry_uri),
+            model_name,
+            version,
+            where=where,
+            actor=actor,
+            reason=f"{result.action} by the pipeline's deploy step",
+        )
+    except MlopsError as error:
+        print(
+            f"warning: {model_name} v{version} is deployed ({where}) but the "
+            f"registry's history could not record it: {error}",
+            file=sys.stderr,
+        )

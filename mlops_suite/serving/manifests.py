@@ -150,6 +150,7 @@ def write_overlay(
     Raises:
         ModelNameError: ``model_name`` cannot name a model and its InferenceService.
         RegistryError: The version, champion or metadata is missing or inconsistent.
+        ModelIntegrityError: The model file does not match its recorded sha256.
         ServingError: ``predict_proba`` for a model that is not a classifier.
         MlopsError: Unknown overlay or model format, invalid name/namespace/URI,
             an ``onnx`` format for a version without an ONNX export, or an
@@ -208,6 +209,9 @@ def write_overlay(
             "lowercase hex digits); re-register the model so the served file can be "
             "traced."
         )
+    # The file the cluster will load must be the one the sha256 names: a changed
+    # file is refused here, before a manifest points the cluster at it.
+    registry.verify(model_name, version)
 
     if predict_proba:
         check_serves_probabilities(

@@ -394,31 +394,41 @@ def fake_cluster(tmp_path: Path, data: dict[str, Any]) -> Iterator[k8s_fake.Fake
 
 
 def test_deploy_model_applies_waits_and_smoke_tests(
-    root: Path, data: dict[str, Any], fake_cluster: k8s_fake.FakeKube
+    root: Path,
+    data: dict[str, Any],
+    fake_cluster: k8s_fake.FakeKube,
+    tmp_path: Path,
 ) -> None:
+    registry = ModelRegistry(str(tmp_path / "registry"))
+    registry.register("penguins", data["base"] / "model", lineage={})
     started = time.monotonic()
     step, params = run_step(
         root,
         C.deploy_model,
         {"model": model(data), "test": dataset(data, "test")},
         model_name="penguins",
-        version=3,
+        version=1,
         storage_uri="s3://mlpipeline/registry",
-        registry_uri="/unused",
+        registry_uri=str(tmp_path / "registry"),
         namespace="kubeflow",
         mode="raw",
         canary_traffic_percent=0,
         service_account="kfp-mlops-model-storage",
         timeout_s=60,
+        pipeline_run_id="run-42",
     )
     assert time.monotonic() - started < 60
     served = fake_cluster.get("kubeflow", "penguins")
     assert served is not None
     uri = served["spec"]["predictor"]["model"]["storageUri"]
-    assert uri == "s3://mlpipeline/registry/penguins/v3"
+    assert uri == "s3://mlpipeline/registry/penguins/v1"
     deployment = json.loads((step / "deployment" / "deployment.json").read_text())
     assert deployment["action"] == "created"
     assert params["Output"] == fake_cluster.serve_url
+    # The history says who deployed which version where.
+    deployed = [e for e in registry.events.read("penguins") if e.event == "deployed"]
+    assert [(e.version, e.actor) for e in deployed] == [(1, "run-42")]
+    assert "kubeflow/penguins" in deployed[0].details["where"]
 
 
 def test_export_onnx_records_the_export_once(

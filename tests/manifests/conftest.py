@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from stand_in_registry import stand_in_model, stand_in_sha256
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,10 +54,11 @@ def render() -> Render:
 def registry(tmp_path: Path) -> Iterator[Path]:
     """A registry laid out per CONTRACTS.md: penguins v1 and v2, v2 the champion."""
     root = tmp_path / "registry"
-    for version, digest in ((1, "1" * 64), (2, "2" * 64)):
+    for version in (1, 2):
         folder = root / "penguins" / f"v{version}"
         folder.mkdir(parents=True)
-        (folder / "model.joblib").write_bytes(b"not a real model")
+        (folder / "model.joblib").write_bytes(stand_in_model(version))
+        digest = stand_in_sha256(version)
         metadata = {
             "features": [{"name": "bill_length_mm", "type": "numeric"}],
             "label": "species",
@@ -74,7 +76,7 @@ def registry(tmp_path: Path) -> Iterator[Path]:
         (folder / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
     champion = {
         "version": 2,
-        "model_sha256": "2" * 64,
+        "model_sha256": stand_in_sha256(2),
         "updated_at": "2026-11-23T00:00:00Z",
     }
     (root / "penguins" / "champion.json").write_text(

@@ -143,3 +143,21 @@ def test_predict_proba_without_a_recorded_task_is_one_sentence(
     assert len(err.splitlines()) == 1
     assert "penguins v2 is a model whose metadata.json has no task" in err
     assert not (tmp_path / "deploy").exists()
+
+
+def test_a_model_file_changed_since_registration_is_refused(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (registry / "penguins" / "v2" / "model.joblib").write_bytes(b"another model")
+    out = tmp_path / "deploy"
+    code = main(
+        [
+            *["manifest", "--registry", str(registry), "--model-name", "penguins"],
+            *["--storage-uri", "s3://mlpipeline/registry", "--overlay", "kind"],
+            *["--output", str(out)],
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sha256" in err and "v2" in err
+    assert not out.exists()

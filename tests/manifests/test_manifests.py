@@ -10,6 +10,7 @@ from typing import Any
 import crd
 import pytest
 import yaml
+from stand_in_registry import stand_in_sha256
 
 from mlops_suite.errors import MlopsError, RegistryError, ServingError
 from mlops_suite.serving.manifests import (
@@ -64,7 +65,9 @@ def test_the_champion_is_served_from_its_version_folder(
     )
     assert isvc["metadata"]["labels"][MODEL_VERSION_LABEL] == "v2"
     assert isvc["spec"]["predictor"]["labels"][MODEL_VERSION_LABEL] == "v2"
-    assert isvc["metadata"]["annotations"][MODEL_SHA256_ANNOTATION] == "2" * 64
+    assert isvc["metadata"]["annotations"][MODEL_SHA256_ANNOTATION] == stand_in_sha256(
+        2
+    )
     # The overlay's own settings survive the patches.
     assert (
         isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
@@ -156,7 +159,9 @@ def test_an_explicit_version_wins_over_the_champion(
         isvc["spec"]["predictor"]["model"]["storageUri"]
         == f"{KIND_STORAGE}/penguins/v1"
     )
-    assert isvc["metadata"]["annotations"][MODEL_SHA256_ANNOTATION] == "1" * 64
+    assert isvc["metadata"]["annotations"][MODEL_SHA256_ANNOTATION] == stand_in_sha256(
+        1
+    )
 
 
 def test_gke_in_another_namespace_keeps_its_canary_and_the_runner_binding(

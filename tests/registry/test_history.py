@@ -207,5 +207,6 @@ def test_a_registry_without_history_or_aliases_still_lists_and_serves(
         (2, "approved", ("champion",)),
     ]
     assert governance.history(registry, NAME) == []
-    assert Path(registry.local_folder(NAME), "model.joblib").is_file()
+    with registry.local_copy(NAME) as folder:
+        assert Path(folder, "model.joblib").is_file()
     assert registry.set_champion(NAME, 1).version == 1

@@ -12,6 +12,8 @@ import crd
 import jsonschema
 import pytest
 import yaml
+from stand_in_registry import SHA as STAND_IN_SHA
+from stand_in_registry import stand_in_registry
 
 from mlops_suite.errors import DeploymentError, ModelNameError
 from mlops_suite.registry import validate_model_name
@@ -149,11 +151,7 @@ def test_matches_the_kind_overlay_rendered_for_the_same_version(tmp_path: Path) 
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed, so the overlay cannot be rendered")
-    version_folder = tmp_path / "registry" / "penguins" / "v3"
-    version_folder.mkdir(parents=True)
-    (version_folder / "metadata.json").write_text(
-        json.dumps({"version": 3, "model_sha256": SHA}), encoding="utf-8"
-    )
+    stand_in_registry(tmp_path / "registry", champion=3)
     out = write_overlay(
         registry_uri=str(tmp_path / "registry"),
         model_name="penguins",
@@ -179,6 +177,7 @@ def test_matches_the_kind_overlay_rendered_for_the_same_version(tmp_path: Path) 
         service_account="kfp-mlops-model-storage",
         resources={"cpu": "250m", "memory": "512Mi"},
         logger_url="http://kfp-mlops-log-sink/",
+        model_sha256=STAND_IN_SHA,
     )
     assert ours == overlay_isvc
 

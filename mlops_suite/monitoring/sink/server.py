@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -301,6 +302,35 @@ class LogSink:
         self.store.close(flush=flush)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _log_to_stderr() -> None:
+    """Prints the sink's own INFO records (its port, its flushes) on stderr.
+
+    Only the suite's loggers: setting the root logger would also print every INFO
+    record of botocore and s3fs. A program that configured logging keeps its own.
+    """
+    suite = logging.getLogger("mlops_suite")
+    if suite.handlers or logging.getLogger().handlers:
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    suite.addHandler(handler)
+    suite.setLevel(logging.INFO)
+
+
 def run_sink(
     output_uri: str | os.PathLike[str],
     *,
@@ -330,10 +360,7 @@ def run_sink(
         MlopsError: The sink cannot start (journal locked, metadata unreadable,
             port taken).
     """
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    _log_to_stderr()
     sink = LogSink(
         output_uri,
         host=host,

@@ -92,7 +92,13 @@ def add_submit(commands: Commands) -> None:
     submit.add_argument("--pipeline-root", help="Vertex: gs:// folder for step outputs")
     submit.add_argument("--service-account", help="Vertex: the run's service account")
     submit.add_argument("--api-endpoint", help="Vertex: another API endpoint (REST)")
-    submit.add_argument("--experiment", help="the experiment to file the run under")
+    submit.add_argument(
+        "--experiment",
+        help=(
+            "the experiment to file the run under; on Vertex, with --wait, the "
+            "approved version's parameters and metrics are logged to it too"
+        ),
+    )
     submit.add_argument(
         "--param",
         action="append",
@@ -136,7 +142,30 @@ def _submit(args: argparse.Namespace) -> int:
             wait=args.wait,
         )
     print(result.summary())
+    if args.target == "vertex" and args.experiment:
+        _log_to_experiment(args, result.run_id)
     return 1 if result.failed else 0
+
+
+def _log_to_experiment(args: argparse.Namespace, run_id: str) -> None:
+    """Logs the approved version to the Vertex experiment once the run has ended."""
+    from mlops_suite.ops.vertex_experiment import log_run_to_experiment
+
+    if not args.wait:
+        print(
+            f"Nothing logged to Vertex AI Experiment {args.experiment!r} yet: the "
+            "approved version's parameters and metrics are logged when the run is "
+            "waited for (--wait)."
+        )
+        return
+    logged = log_run_to_experiment(
+        run_id,
+        experiment=args.experiment,
+        project=args.project,
+        region=args.region,
+        api_endpoint=args.api_endpoint,
+    )
+    print(logged.summary())
 
 
 def add_schedule(commands: Commands) -> None:

@@ -157,11 +157,9 @@ def vertex_errors(action: str, api_endpoint: str | None) -> Iterator[None]:
         ) from None
     except google.api_core.exceptions.GoogleAPICallError as exc:
         code = exc.code if exc.code is not None else "error"
-        # REST errors start with the request line ("POST https://...: "); drop it.
-        message = re.sub(r"^[A-Z]+ \S+: ", "", str(exc.message or ""))
         raise SubmitError(
             f"Vertex AI could not {action} ({code} {type(exc).__name__}): "
-            f"{_first_line(message)}."
+            f"{_api_message(exc)}."
         ) from exc
     except requests.ConnectionError as exc:
         raise BackendUnreachableError(
@@ -241,6 +239,32 @@ def vertex_call_as(
         raise
     except SubmitError as exc:
         raise error(str(exc)) from exc.__cause__
+
+
+def _created(resource: Any) -> bool:
+    """Whether the SDK resource exists on Vertex AI (it raises until created)."""
+    try:
+        return bool(resource.gca_resource.name)
+    except RuntimeError:
+        return False
+
+
+def _api_reason(exc: BaseException) -> str:
+    """The Google API error behind an SDK error, else the error's first line."""
+    import google.api_core.exceptions
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, google.api_core.exceptions.GoogleAPICallError):
+            return f"{cause.code} {type(cause).__name__}: {_api_message(cause)}"
+        cause = cause.__cause__
+    return _first_line(exc)
+
+
+def _api_message(exc: Any) -> str:
+    """A Google API error's message, first line, without the request line."""
+    # REST errors start with the request line ("POST https://...: "); drop it.
+    return _first_line(re.sub(r"^[A-Z]+ \S+: ", "", str(exc.message or "")))
 
 
 def _first_line(value: object) -> str:
@@ -392,20 +416,27 @@ def submit_vertex(
             location=region,
             credentials=credentials,
         )
-        try:
-            job.submit(service_account=service_account, experiment=experiment)
-        except RuntimeError as exc:
-            # The SDK reports Vertex AI Experiments failures as RuntimeError.
-            if experiment and "xperiment" in str(exc):
-                raise SubmitError(
-                    f"Vertex AI Experiment {experiment!r} could not be used for the "
-                    f"run ({_first_line(exc)})."
-                ) from exc
-            raise
         url = (
             f"https://console.cloud.google.com/vertex-ai/locations/{region}/pipelines/"
             f"runs/{job_id}?project={project}"
         )
+        try:
+            job.submit(service_account=service_account, experiment=experiment)
+        except RuntimeError as exc:
+            # The SDK reports Vertex AI Experiments failures as RuntimeError, before
+            # the job is created (the experiment cannot be read or made) or after it
+            # (the run cannot be filed under it).
+            if experiment and "xperiment" in str(exc):
+                outcome = (
+                    f"run {job_id} was submitted without it: {url}"
+                    if _created(job)
+                    else "nothing was submitted"
+                )
+                raise SubmitError(
+                    f"Vertex AI Experiment {experiment!r} in project {project} could "
+                    f"not be used for the run ({_api_reason(exc)}); {outcome}."
+                ) from exc
+            raise
         state = vertex_state(job.gca_resource.state)
         if wait:
             state = wait_for_end(

@@ -1,12 +1,16 @@
 """A hand-written fake of the Vertex AI v1 REST API on 127.0.0.1.
 
-Kept only because no real Vertex AI API server runs on this machine (Google offers no
-emulator for it): the real ``aiplatform.PipelineJob``, ``Model`` and ``Endpoint`` talk
-to it over REST, and the tests assert on the exact bodies Vertex AI would receive. It
-knows pipeline jobs, metadata contexts (Vertex AI Experiments), models, endpoints and
-long-running operations, plus the OAuth token endpoint and the Cloud Storage bucket
-lookup the SDK makes; ``schedule_fakes.py`` adds schedules. The tests marked
-``vertex`` submit to a real project instead.
+A fake because no Vertex AI API runs on this machine (Google offers no emulator for
+it): the real ``aiplatform.PipelineJob``, ``ExperimentRun``, ``Model`` and ``Endpoint``
+talk to it over REST, and the tests assert on the exact bodies Vertex AI would
+receive. It knows pipeline jobs (with the task details a finished run reports: each
+step's state and its ``input:``/``output:`` parameters in the execution's metadata),
+Vertex ML Metadata contexts as Vertex AI Experiments use them (experiments,
+experiment runs, pipeline runs: create, get, update with etag, add children), models,
+endpoints and long-running operations, plus the OAuth token endpoint and the Cloud
+Storage bucket lookup the SDK makes; ``schedule_fakes.py`` adds schedules. Writes to
+the metadata store check the caller's permissions (:meth:`FakeVertex.deny`), as IAM
+does. The tests marked ``vertex`` submit to a real project instead.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ class FakeVertex(FakeServer):
         self.pipeline_jobs: dict[str, dict[str, Any]] = {}
         self.job_states: list[str] = ["PIPELINE_STATE_SUCCEEDED"]
         self.contexts: dict[str, dict[str, Any]] = {}
+        self.context_children: dict[str, list[str]] = {}
+        self.task_details: list[dict[str, Any]] = []
+        self.denied_permissions: set[str] = set()
         self.models: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
@@ -56,6 +63,78 @@ class FakeVertex(FakeServer):
     ) -> None:
         """Answer the next authorized Vertex call with this API error."""
         self.fail_next = _error(code, status, message)
+
+    def deny(self, permission: str) -> None:
+        """Refuse every call that needs this IAM permission (as a 403).
+
+        Args:
+            permission: E.g. ``aiplatform.contexts.create``.
+        """
+        self.denied_permissions.add(permission)
+
+    def report_task(
+        self,
+        task_name: str,
+        *,
+        inputs: dict[str, Any] | None = None,
+        outputs: dict[str, Any] | None = None,
+        state: str = "SUCCEEDED",
+    ) -> None:
+        """A step the pipeline run reports in its job detail once it has ended.
+
+        Vertex AI keeps a step's parameters in its execution's metadata, as
+        ``input:<name>`` and ``output:<name>``.
+        """
+        task_id = str(next(self._ids))
+        metadata = {f"input:{k}": v for k, v in (inputs or {}).items()}
+        metadata.update({f"output:{k}": v for k, v in (outputs or {}).items()})
+        self.task_details.append(
+            {
+                "taskId": task_id,
+                "taskName": task_name,
+                "state": state,
+                "execution": {
+                    "name": f"projects/{PROJECT}/locations/{REGION}/metadataStores/"
+                    f"default/executions/{task_id}",
+                    "displayName": task_name,
+                    "schemaTitle": "system.ContainerExecution",
+                    "state": "COMPLETE" if state == "SUCCEEDED" else "FAILED",
+                    "metadata": metadata,
+                },
+            }
+        )
+
+    def add_experiment(self, name: str) -> str:
+        """An experiment someone else created (a ``system.Experiment`` context)."""
+        store = f"projects/{PROJECT}/locations/{REGION}/metadataStores/default"
+        context = f"{store}/contexts/{name}"
+        self.contexts[context] = {
+            "name": context,
+            "displayName": name,
+            "schemaTitle": "system.Experiment",
+            "schemaVersion": "0.0.1",
+            "metadata": {"experiment_deleted": False},
+            "etag": "1",
+        }
+        return context
+
+    def experiment_runs(self) -> dict[str, dict[str, Any]]:
+        """The ``system.ExperimentRun`` contexts, by display name."""
+        return {
+            c["displayName"]: c
+            for c in self.contexts.values()
+            if c.get("schemaTitle") == "system.ExperimentRun"
+        }
+
+    def _denied(self, permission: str, resource: str) -> Response | None:
+        if permission not in self.denied_permissions:
+            return None
+        return _error(
+            403,
+            "PERMISSION_DENIED",
+            f"Permission '{permission}' denied on resource "
+            f"'//aiplatform.googleapis.com/{resource}' (or it may not exist).",
+        )
 
     # -- auth
     def _authorized(self, request: Recorded) -> bool:
@@ -134,9 +213,17 @@ class FakeVertex(FakeServer):
             (rf"GET ({loc}/metadataStores/default/contexts/[^/:]+)", self._get_context),
             (rf"POST ({loc}/metadataStores/default)/contexts", self._create_context),
             (
+                rf"PATCH ({loc}/metadataStores/default/contexts/[^/:]+)",
+                self._update_context,
+            ),
+            (
                 rf"POST ({loc}/metadataStores/default/contexts/[^/:]+)"
                 r":addContextChildren",
-                lambda r, name, _loc: (200, {}),
+                self._add_context_children,
+            ),
+            (
+                rf"GET ({loc}/metadataStores/default/executions/[^/:]+)",
+                lambda r, name, _loc: _error(404, "NOT_FOUND", f"{name} not found"),
             ),
             (r"GET (.+/operations/[^/]+)", self._get_operation),
             (rf"POST {loc}/models:upload", self._upload_model),
@@ -175,6 +262,8 @@ class FakeVertex(FakeServer):
                 "schemaTitle": "system.PipelineRun",
             }
         }
+        if job["state"] in ("PIPELINE_STATE_SUCCEEDED", "PIPELINE_STATE_FAILED"):
+            job["jobDetail"]["taskDetails"] = self.task_details
         return 200, job
 
     # -- metadata (Vertex AI Experiments)
@@ -187,9 +276,45 @@ class FakeVertex(FakeServer):
         return _error(404, "NOT_FOUND", f"{name} not found")
 
     def _create_context(self, request: Recorded, store: str, parent: str) -> Response:
+        refused = self._denied("aiplatform.contexts.create", store)
+        if refused:
+            return refused
         name = f"{store}/contexts/{request.query['contextId'][0]}"
-        self.contexts[name] = {**request.json, "name": name}
+        if name in self.contexts:
+            return _error(409, "ALREADY_EXISTS", f"{name} already exists")
+        self.contexts[name] = {**request.json, "name": name, "etag": "1"}
         return 200, self.contexts[name]
+
+    def _update_context(self, request: Recorded, name: str, parent: str) -> Response:
+        refused = self._denied("aiplatform.contexts.update", name)
+        if refused:
+            return refused
+        if name not in self.contexts:
+            return _error(404, "NOT_FOUND", f"{name} not found")
+        stored, body = self.contexts[name], request.json
+        # Vertex ML Metadata refuses an update made from a stale copy.
+        if body.get("etag") and body["etag"] != stored["etag"]:
+            return _error(
+                409,
+                "ABORTED",
+                f"Specified Context `etag`: `{body['etag']}` does not match server "
+                f"`etag`: `{stored['etag']}`",
+            )
+        stored.update({k: v for k, v in body.items() if k not in ("name", "etag")})
+        stored["etag"] = str(int(stored["etag"]) + 1)
+        return 200, stored
+
+    def _add_context_children(
+        self, request: Recorded, name: str, parent: str
+    ) -> Response:
+        refused = self._denied("aiplatform.contexts.addContextChildren", name)
+        if refused:
+            return refused
+        children = self.context_children.setdefault(name, [])
+        children.extend(
+            c for c in request.json.get("childContexts", []) if c not in children
+        )
+        return 200, {}
 
     def _get_operation(self, request: Recorded, name: str) -> Response:
         if name not in self.operations:

@@ -24,7 +24,8 @@ from mlops_suite.atomic import write_text
 from mlops_suite.errors import MlopsError
 from mlops_suite.evaluation.metrics import HIGHER_IS_BETTER
 from mlops_suite.figures import img_tag
-from mlops_suite.registry import ModelRegistry
+from mlops_suite.registry import ModelRegistry, governance
+from mlops_suite.registry.history import APPROVED, Event
 
 COMPARE_HTML = "compare.html"
 # Characters of a sha256 shown in the table: enough to tell data sets apart.
@@ -48,13 +49,14 @@ class VersionSummary:
 
     Attributes:
         version: The version number.
-        status: Its status (e.g. ``pending``), when the registry records one.
+        status: Its status (``pending``, ``approved`` or ``rejected``), when known.
         aliases: Its aliases (``champion`` for the champion), sorted.
         estimator: The estimator's name.
         hyperparameters: Its complete hyperparameters.
         metrics: The test-split metrics recorded at approval.
         data_sha256: The training data's hash.
-        approved_by: Who approved it: a person, or the approval gate.
+        approved_by: Who approved it: a person, or the approval gate; None while
+            pending or once rejected.
         approved_at: When (the registration time for the gate).
         run: The pipeline run that produced it.
     """
@@ -72,33 +74,45 @@ class VersionSummary:
 
 
 def summarize(
-    version: int, metadata: Mapping[str, Any], *, champion: int | None = None
+    version: int,
+    metadata: Mapping[str, Any],
+    *,
+    status: str | None = None,
+    aliases: Sequence[str] = (),
+    approval: Event | None = None,
 ) -> VersionSummary:
-    """Reads what the comparison shows from a version's ``metadata.json``.
+    """Reads what the comparison shows of one version.
 
     Args:
         version: The version number.
         metadata: Its metadata (``ModelRegistry.metadata``).
-        champion: The champion's version, which gets the ``champion`` alias.
+        status: Its status from the registry's history (``pending``, ...).
+        aliases: The aliases naming it (``champion`` included).
+        approval: The ``approved`` event of a person's approval, if any; without
+            one, a version the gate passed shows the gate and its registration time.
 
     Returns:
-        The version's summary; what the metadata lacks is None.
+        The version's summary; what the registry lacks is None.
     """
     lineage = metadata.get("lineage") or {}
-    aliases = {str(alias) for alias in metadata.get("aliases") or []}
-    if champion == version:
-        aliases.add("champion")
-    person = lineage.get("approved_by")
+    if approval is not None:
+        approved_by: str | None = approval.actor
+        approved_at = approval.time
+    else:
+        approved_by = _GATE if lineage.get("approval_reason") else None
+        approved_at = lineage.get("registered_at")
+    if status == "pending" or status == "rejected":
+        approved_by = approved_at = None
     return VersionSummary(
         version=version,
-        status=metadata.get("status"),
+        status=status,
         aliases=tuple(sorted(aliases)),
         estimator=metadata.get("estimator"),
         hyperparameters=dict(metadata.get("hyperparameters") or {}),
         metrics=dict(lineage.get("metrics") or {}),
         data_sha256=lineage.get("data_sha256") or metadata.get("data_sha256"),
-        approved_by=person or (_GATE if lineage.get("approval_reason") else None),
-        approved_at=lineage.get("approved_at") or lineage.get("registered_at"),
+        approved_by=approved_by,
+        approved_at=approved_at,
         run=lineage.get("pipeline_run_id"),
     )
 
@@ -221,11 +235,25 @@ def compare_versions(
     )
     if not wanted:
         raise MlopsError(f"model {model_name!r} has no version in {registry_uri}")
-    champion = registry.champion(model_name)
-    current = champion.version if champion is not None else None
-    summaries = [
-        summarize(v, registry.metadata(model_name, v), champion=current) for v in wanted
-    ]
+    states = {state.version: state for state in governance.states(registry, model_name)}
+    approvals = {
+        event.version: event
+        for event in governance.history(registry, model_name)
+        if event.event == APPROVED
+    }
+    summaries = []
+    for v in wanted:
+        metadata = registry.metadata(model_name, v)  # names a missing version
+        state = states.get(v)
+        summaries.append(
+            summarize(
+                v,
+                metadata,
+                status=state.status if state else None,
+                aliases=state.aliases if state else (),
+                approval=approvals.get(v),
+            )
+        )
     page = Path(output_dir) / COMPARE_HTML
     write_text(
         page,

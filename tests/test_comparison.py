@@ -19,7 +19,7 @@ from mlops_suite.comparison import (
     summarize,
 )
 from mlops_suite.model_folder import save_model
-from mlops_suite.registry import ModelRegistry
+from mlops_suite.registry import ModelRegistry, governance
 from mlops_suite.training.train import train_model
 
 NAME = "penguins"
@@ -27,14 +27,15 @@ NAME = "penguins"
 
 @pytest.fixture
 def registry(tmp_path: Path) -> str:
-    """Three versions, C = 1.0, 0.1 and 3.0; v2, approved by alice, is champion."""
+    """Three versions, C = 1.0, 0.1 and 3.0; v2, held for a person and approved by
+    alice, is champion; v3 waits for a person as the challenger."""
     rows = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "y": list("aaabbb")})
     uri = str(tmp_path / "registry")
     registry = ModelRegistry(uri)
-    for c, metrics, data, extra in (
-        (1.0, {"roc_auc": 0.91, "accuracy": 0.85}, "10", {}),
-        (0.1, {"roc_auc": 0.97, "accuracy": 0.9}, "01", {"approved_by": "alice"}),
-        (3.0, {"roc_auc": 0.95, "accuracy": 0.88}, "10", {}),
+    for c, metrics, data, approval in (
+        (1.0, {"roc_auc": 0.91, "accuracy": 0.85}, "10", "auto"),
+        (0.1, {"roc_auc": 0.97, "accuracy": 0.9}, "01", "manual"),
+        (3.0, {"roc_auc": 0.95, "accuracy": 0.88}, "10", "manual"),
     ):
         folder = save_model(
             train_model(rows, "y", estimator="logistic_regression", params={"C": c}),
@@ -44,10 +45,9 @@ def registry(tmp_path: Path) -> str:
             "metrics": metrics,
             "approval_reason": "Approved: fine.",
             "data_sha256": data * 32,
-            **extra,
         }
-        registry.register(NAME, folder, lineage=lineage)
-    registry.set_champion(NAME, 2)
+        registry.register(NAME, folder, lineage=lineage, approval=approval)
+    governance.approve(registry, NAME, 2, by="alice", reason="Best ROC AUC.")
     return uri
 
 
@@ -57,6 +57,7 @@ def test_the_table_shows_what_changed_between_versions(registry: str) -> None:
 
     assert head.split() == [
         "version",
+        "status",
         "aliases",
         "estimator",
         "hyperparameters",
@@ -68,11 +69,16 @@ def test_the_table_shows_what_changed_between_versions(registry: str) -> None:
         "when",
     ]
     assert [row.split()[0] for row in rows] == ["v1", "v2", "v3"]
-    assert rows[1].split()[1] == "champion" and rows[0].split()[1] == "-"
+    assert [row.split()[1:3] for row in rows] == [
+        ["approved", "-"],
+        ["approved", "champion"],
+        ["pending", "challenger"],
+    ]
     assert "C=1.0" in rows[0] and "C=0.1" in rows[1] and "C=3.0" in rows[2]
     assert "max_iter" not in table  # the same in every version
     assert "0.9700" in rows[1] and "0.9000" in rows[1]
     assert "alice" in rows[1] and "approval gate" in rows[0]
+    assert "alice" not in rows[2] and "approval gate" not in rows[2]
     assert "101010101010" in rows[0] and "010101010101" in rows[1]
 
 
@@ -99,21 +105,27 @@ def test_only_differing_hyperparameters_are_key() -> None:
     assert key_hyperparameters([one]) == ["C", "max_iter"]
 
 
-def test_status_and_aliases_show_when_the_registry_records_them() -> None:
-    plain = [summarize(1, {"lineage": {}}), summarize(2, {"lineage": {}})]
-    governed = [
-        summarize(1, {"status": "approved", "aliases": ["staging"]}, champion=1),
-        summarize(2, {"status": "pending", "aliases": ["challenger"]}, champion=1),
-    ]
+def test_status_and_aliases_come_from_the_registry(registry: str) -> None:
+    governance.set_alias(
+        ModelRegistry(registry), NAME, "staging", 1, by="bob", reason="Try it."
+    )
+    governance.reject(ModelRegistry(registry), NAME, 3, by="carol", reason="Overfits.")
+    table, page = compare_versions(registry, NAME, output_dir=Path(registry).parent)
 
-    assert compare_table(plain).splitlines()[0].split()[:2] == ["version", "estimator"]
-    head, first, second = compare_table(governed).splitlines()
+    head, first, second, third = table.splitlines()
     assert head.split()[:3] == ["version", "status", "aliases"]
-    assert first.split()[1:3] == ["approved", "champion,staging"]
-    assert second.split()[1:3] == ["pending", "challenger"]
-    page = render_compare_html(governed, model_name="<m>")
+    assert first.split()[1:3] == ["approved", "staging"]
+    assert second.split()[1:3] == ["approved", "champion"]
+    assert third.split()[1:3] == ["rejected", "-"]  # no longer the challenger
+    text = page.read_text()
+    assert '<tr class="champion"><td>v2</td>' in text
+
+
+def test_without_a_registry_status_and_aliases_are_left_out() -> None:
+    plain = [summarize(1, {"lineage": {}}), summarize(2, {"lineage": {}})]
+    assert compare_table(plain).splitlines()[0].split()[:2] == ["version", "estimator"]
+    page = render_compare_html(plain, model_name="<m>")
     assert "&lt;m&gt;: 2 versions compared" in page
-    assert '<tr class="champion"><td>v1</td>' in page
 
 
 def test_the_cli_prints_the_table_and_writes_the_page(

@@ -97,11 +97,11 @@ def summarize(
     lineage = metadata.get("lineage") or {}
     if approval is not None:
         approved_by: str | None = approval.actor
-        approved_at = approval.time
+        approved_at: str | None = approval.time
     else:
         approved_by = _GATE if lineage.get("approval_reason") else None
         approved_at = lineage.get("registered_at")
-    if status == "pending" or status == "rejected":
+    if status in ("pending", "rejected"):
         approved_by = approved_at = None
     return VersionSummary(
         version=version,

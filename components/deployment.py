@@ -17,6 +17,7 @@ def deploy_model(
     timeout_s: int,
     deployment: Output[Artifact],
     serve_probabilities: bool = False,
+    log_storage: str = "",
 ) -> str:
     """Applies the InferenceService for the registered version and smoke-tests it.
 
@@ -42,6 +43,9 @@ def deploy_model(
         deployment: What was done and where the model answers.
         serve_probabilities: Answer with class probabilities (KServe's
             ``PREDICT_PROBA=true``) instead of classes; classifiers only.
+        log_storage: A bucket URI (``s3://``, ``gs://``) where KServe's logger
+            stores every request and response, written with ``service_account``'s
+            credentials; empty to log nothing.
 
     Returns:
         The service URL.
@@ -67,6 +71,7 @@ def deploy_model(
             service_account=service_account or None,
             timeout_s=timeout_s,
             serve_probabilities=serve_probabilities,
+            log_storage=log_storage or None,
         )
     summary = dataclasses.asdict(result)
     write_text(artifact_file(deployment.path, "deployment.json"), json.dumps(summary))

@@ -149,13 +149,18 @@ class LoggerStoragePart(Part):
     def summary(self) -> str:
         """One sentence: what was read, and what could not be paired."""
         return (
-            f"KServe logger storage {self.label}: {self.objects} objects, "
-            f"{self.requests} requests and {self.responses} responses, "
-            f"{self.table.num_rows} rows; {self.unpaired_requests} requests without "
-            f"their response (rows with an empty prediction) and "
-            f"{self.unpaired_responses} responses without their request (rows with "
-            "empty features)."
+            f"KServe logger storage {self.label}: {_count(self.objects, 'object')}, "
+            f"{_count(self.requests, 'request')} and "
+            f"{_count(self.responses, 'response')}, "
+            f"{_count(self.table.num_rows, 'row')}; unpaired: "
+            f"{_count(self.unpaired_requests, 'request')} without a response (rows "
+            f"with an empty prediction), {_count(self.unpaired_responses, 'response')} "
+            "without a request (rows with empty features)."
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def find_logged_objects(source: str) -> LoggedObjects | None:

@@ -175,7 +175,7 @@ def test_monitor_reports_the_same_drift_from_the_objects_as_from_the_sink(
     assert reports["kserve"] == reports["sink"]
     assert "length" in reports["kserve"]["drifted_features"]
     assert f"KServe logger storage {folder}: 240 objects" in out
-    assert "0 requests without their response" in out
+    assert "unpaired: 0 requests without a response" in out
 
 
 def _rows(request: Any) -> list[tuple[float, str]]:
@@ -205,8 +205,8 @@ def test_unpaired_requests_and_responses_are_counted_and_kept(
     assert rows.loc[("c", 0), "prediction"] == "Gentoo"
     assert pd.isna(rows.loc[("c", 0), "length"])
     assert len(rows) == 4
-    assert "1 requests without their response" in part.summary()
-    assert "1 responses without their request" in part.summary()
+    assert "unpaired: 1 request without a response" in part.summary()
+    assert "1 response without a request" in part.summary()
 
 
 def test_batched_objects_are_read_by_their_records_not_their_names(

@@ -2,7 +2,7 @@
 
 Instead of posting CloudEvents to the payload sink, KServe's agent can store each
 request and response as an object (``spec.predictor.logger.url: s3://...`` with
-``logger.storage``; KServe 0.15 and later). :func:`log_storage_logger` is that
+``logger.storage``; KServe 0.16 and later). :func:`log_storage_logger` is that
 ``logger`` section, the same for the InferenceService the pipeline deploys
 (:mod:`.inference_service`) and the kustomization ``mlops manifest`` writes
 (:mod:`.manifests`); :mod:`mlops_suite.monitoring.logger_storage` reads the objects.

@@ -336,3 +336,29 @@ def test_the_monitor_function_reads_positional_instances_with_the_version(
 
     assert result.drift.rows_current == sum(len(_rows(q)) for _, q, _ in events)
     assert result.traffic is not None and result.summary().startswith(result.traffic)
+
+
+def test_the_timeline_reads_the_objects_with_the_version_and_says_what_it_read(
+    tmp_path: Path, metadata: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = traffic(7, 60)
+    rows = [row for _, request, _ in events for row in _rows(request)]
+    version = json.loads(metadata.read_text()) | {
+        "statistics": compute_statistics(
+            pd.DataFrame(rows, columns=["length", "island"])
+        )
+    }
+    versioned = tmp_path / "version" / "metadata.json"
+    versioned.parent.mkdir()
+    versioned.write_text(json.dumps(version))
+    folder = logged(tmp_path, events)
+
+    code = main(
+        ["monitor", "--reference", str(versioned), "--current", folder]
+        + ["--chunk-size", "50", "--report-dir", str(tmp_path / "report")]
+    )
+
+    assert code == 0
+    assert capsys.readouterr().out.startswith(f"KServe logger storage {folder}: ")
+    timeline = json.loads((tmp_path / "report" / "monitoring.json").read_text())
+    assert sum(chunk["rows"] for chunk in timeline["chunks"]) == len(rows)

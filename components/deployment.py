@@ -18,6 +18,7 @@ def deploy_model(
     deployment: Output[Artifact],
     serve_probabilities: bool = False,
     pipeline_run_id: str = "",
+    log_storage: str = "",
 ) -> str:
     """Applies the InferenceService for the registered version and smoke-tests it.
 
@@ -45,6 +46,9 @@ def deploy_model(
             ``PREDICT_PROBA=true``) instead of classes; classifiers only.
         pipeline_run_id: The run deploying it: the actor of the ``deployed``
             event recorded in the registry's history.
+        log_storage: A bucket URI (``s3://``, ``gs://``) where KServe's logger
+            stores every request and response, written with ``service_account``'s
+            credentials; empty to log nothing.
 
     Returns:
         The service URL.
@@ -70,6 +74,7 @@ def deploy_model(
             service_account=service_account or None,
             timeout_s=timeout_s,
             serve_probabilities=serve_probabilities,
+            log_storage=log_storage or None,
         )
     summary = dataclasses.asdict(result)
     write_text(artifact_file(deployment.path, "deployment.json"), json.dumps(summary))

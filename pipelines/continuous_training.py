@@ -94,6 +94,7 @@ def build_continuous_training_pipeline(
         serving_service_account: str = "kfp-mlops-model-storage",
         deploy_timeout_s: int = 600,
         serve_probabilities: bool = False,
+        log_storage: str = "",
         approval: str = "auto",
     ) -> MonitoringOutputs:
         """Retrains, approves, registers and redeploys when the data has moved.
@@ -135,6 +136,8 @@ def build_continuous_training_pipeline(
             deploy_timeout_s: Seconds each rollout step may take to become Ready.
             serve_probabilities: Serve class probabilities (KServe's
                 PREDICT_PROBA=true) instead of classes; classifiers only.
+            log_storage: A bucket URI (s3://, gs://) where KServe's logger stores
+                every request and response itself; empty to log nothing.
             approval: auto (an approved candidate becomes champion) or manual (it
                 becomes the pending challenger and waits for a person).
         """
@@ -178,6 +181,7 @@ def build_continuous_training_pipeline(
                 serving_service_account=serving_service_account,
                 deploy_timeout_s=deploy_timeout_s,
                 serve_probabilities=serve_probabilities,
+                log_storage=log_storage,
                 approval=approval,
             )
         with dsl.Else(name="no-retraining"):

@@ -93,6 +93,7 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
         serving_service_account: str = "kfp-mlops-model-storage",
         deploy_timeout_s: int = 600,
         serve_probabilities: bool = False,
+        log_storage: str = "",
         approval: str = "auto",
     ) -> TrainingOutputs:
         """Trains, approves and registers a scikit-learn model on a tabular dataset.
@@ -132,6 +133,8 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
             deploy_timeout_s: Seconds each rollout step may take to become Ready.
             serve_probabilities: Serve class probabilities (KServe's
                 PREDICT_PROBA=true) instead of classes; classifiers only.
+            log_storage: A bucket URI (s3://, gs://) where KServe's logger stores
+                every request and response itself; empty to log nothing.
             approval: auto (an approved candidate becomes champion) or manual (it
                 becomes the pending challenger, is not deployed, and waits for
                 `mlops registry approve`).
@@ -254,6 +257,7 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
                     timeout_s=deploy_timeout_s,
                     serve_probabilities=serve_probabilities,
                     pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                    log_storage=log_storage,
                 ).set_caching_options(False)
                 place(deployed)
             # Writes into the registered version, so never served from the cache.

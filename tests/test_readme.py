@@ -194,6 +194,16 @@ def _check_manifest(out: subprocess.CompletedProcess[str], here: Path) -> None:
     assert storage == "s3://mlpipeline/registry/penguins/v1"
 
 
+def _check_log_storage(out: subprocess.CompletedProcess[str], here: Path) -> None:
+    folder = here / out.args[-1].split("--output", 1)[1].split()[0]
+    rendered = _kustomize(folder)
+    service = next(doc for doc in rendered if doc["kind"] == "InferenceService")
+    logger = service["spec"]["predictor"]["logger"]
+    assert logger["url"] == "s3://mlpipeline/kserve-logs"
+    assert logger["storage"]["parameters"]["format"] == "json"
+    assert not [doc for doc in rendered if doc["kind"] == "Deployment"]
+
+
 def _check_unsafe_patch(out: subprocess.CompletedProcess[str], here: Path) -> None:
     assert "- name: KSERVE_ALLOW_UNSAFE_DESERIALIZATION" in out.stdout
     assert 'value: "true"' in out.stdout
@@ -214,6 +224,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     (r"mlops registry promote\b", _check_promote),
     (r"^curl\b.*:predict\b", _check_prediction),
     (r"mlops manifest\b", _check_manifest),
+    (r"mlops manifest\b.*--log-storage\b", _check_log_storage),
     (r"^kubectl kustomize .*KSERVE_ALLOW_UNSAFE_DESERIALIZATION", _check_unsafe_patch),
     (r"^make compile\b", _check_compiled),
 )

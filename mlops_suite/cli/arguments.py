@@ -46,7 +46,8 @@ def add_version_flags(parser: argparse.ArgumentParser, default: str) -> None:
 def add_manifest_options(
     manifest: argparse.ArgumentParser, required: bool = True
 ) -> None:
-    """Adds the kustomization options: storage URI, overlay, output, namespace, logs.
+    """Adds the kustomization options: storage URI, overlay, output, namespace, logs
+    (the sink's output, or KServe's own log storage).
 
     Args:
         manifest: The parser of ``mlops manifest`` or ``mlops registry approve``.
@@ -60,9 +61,16 @@ def add_manifest_options(
     manifest.add_argument("--overlay", required=required, choices=["kind", "gke"])
     manifest.add_argument("--output", required=required, help="folder to write to")
     manifest.add_argument("--namespace", help="default: the overlay's")
-    manifest.add_argument(
+    logs = manifest.add_mutually_exclusive_group()
+    logs.add_argument(
         "--logs-uri",
         help="where the payload sink writes (default: logs beside the registry)",
+    )
+    logs.add_argument(
+        "--log-storage",
+        help="a bucket URI (s3://, gs://) where KServe's logger stores every request "
+        "and response itself, instead of the sink (which is left out); monitor "
+        "<log-storage>/<namespace>/<model>",
     )
     manifest.add_argument(
         "--predict-proba",

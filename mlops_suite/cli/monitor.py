@@ -27,7 +27,8 @@ def add_monitor(commands: Commands) -> None:
         help="drift report of current data against the training profile",
         description=(
             "Compare current data (a Parquet file, a folder of Parquet batches from "
-            "the payload sink, or a CSV) with a reference: a statistics.json profile, "
+            "the payload sink, a folder of the objects KServe's logger writes to "
+            "storage, or a CSV) with a reference: a statistics.json profile, "
             "a registry version's metadata.json, the champion (--registry), or a raw "
             "table. Every feature's score is recorded, drifted or not. Exit 0, or "
             f"{DRIFT_EXIT} with --fail-on-drift when a feature drifted (with chunks: "

@@ -272,10 +272,12 @@ def _approve(args: argparse.Namespace) -> int:
             "--deploy writes a kustomization and needs --storage-uri, --overlay and "
             "--output (as `mlops manifest` does); nothing was changed"
         )
-    if not args.deploy and any(manifest + [args.namespace, args.logs_uri]):
+    if not args.deploy and any(
+        manifest + [args.namespace, args.logs_uri, args.log_storage]
+    ):
         raise MlopsError(
-            "--storage-uri, --overlay, --output, --namespace and --logs-uri are used "
-            "only with --deploy; nothing was changed"
+            "--storage-uri, --overlay, --output, --namespace, --logs-uri and "
+            "--log-storage are used only with --deploy; nothing was changed"
         )
     governance.check_approvable(registry, name, version, by=args.by, reason=args.reason)
     output = None
@@ -295,6 +297,7 @@ def _approve(args: argparse.Namespace) -> int:
             namespace=args.namespace,
             logs_uri=args.logs_uri,
             predict_proba=args.predict_proba,
+            log_storage=args.log_storage,
         )
     champion = governance.approve(
         registry, name, version, by=args.by, reason=args.reason

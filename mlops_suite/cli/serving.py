@@ -187,6 +187,7 @@ def _manifest(args: argparse.Namespace) -> int:
         logs_uri=args.logs_uri,
         predict_proba=args.predict_proba,
         model_format=args.format,
+        log_storage=args.log_storage,
     )
     print(
         f"wrote {output}/kustomization.yaml; deploy it with: kubectl apply -k {output}"

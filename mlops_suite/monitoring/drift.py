@@ -98,7 +98,7 @@ DEFAULT_BATCH_ROWS = 65_536
 _NUMERIC_METRICS = (JENSEN_SHANNON, PSI)
 
 Reference: TypeAlias = Mapping[str, Any] | str | os.PathLike[str] | pd.DataFrame
-Current: TypeAlias = str | os.PathLike[str] | pd.DataFrame
+Current: TypeAlias = str | os.PathLike[str] | pd.DataFrame | Part
 
 
 def detect_drift(
@@ -286,7 +286,7 @@ def _chosen_features(
 
 
 def _source_label(given: Any, parts: Sequence[Part]) -> str:
-    if isinstance(given, pd.DataFrame):
+    if isinstance(given, pd.DataFrame | Part):
         return parts[0].label
     return os.fspath(given)
 

@@ -6,6 +6,10 @@ a raw table), scores every feature, and, given labels for the logged predictions
 compares the live metrics with those recorded at approval. It writes ``drift.json``
 and ``drift.html`` (and ``decay.json``) to a report folder, only once every check
 has run, and returns what it found; the caller decides what an exit status means.
+
+The current data may also be the objects KServe's logger writes to storage
+(:mod:`.logger_storage`): they are read once, with the model's metadata naming
+positional instances, and what could not be paired is counted in the summary.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from mlops_suite.monitoring.chunking import Chunking
     from mlops_suite.monitoring.decay import DecayReport
     from mlops_suite.monitoring.monitored_model import MonitoredModel
+    from mlops_suite.monitoring.sources import Part
     from mlops_suite.monitoring.timeline_result import Timeline
 
 DRIFT_JSON = "drift.json"
@@ -46,6 +51,8 @@ class MonitorResult:
         drift_json: The drift report as JSON.
         drift_html: The drift report as HTML (overlaid histograms).
         decay_json: The decay report as JSON, when labels were given.
+        traffic: What was read from KServe's logger storage and what could not be
+            paired, when the current data was that.
     """
 
     drift: DriftReport
@@ -53,6 +60,7 @@ class MonitorResult:
     drift_json: Path
     drift_html: Path
     decay_json: Path | None = None
+    traffic: str | None = None
 
     @property
     def moved(self) -> bool:
@@ -66,7 +74,7 @@ class MonitorResult:
         With the model's importance, each line shows it and the drifted features
         are listed most important first.
         """
-        lines = []
+        lines = [self.traffic] if self.traffic else []
         importance = self.drift.importance or {}
         for name, feature in self.drift.features.items():
             mark = "DRIFT" if feature.drifted else "ok"
@@ -105,7 +113,8 @@ def monitor(
 
     Args:
         current: The data to check: a Parquet file, a folder of Parquet batches from
-            the payload sink, or a CSV file.
+            the payload sink, a CSV file, or a folder of the objects KServe's logger
+            writes to storage.
         report_dir: The folder that receives ``drift.json``, ``drift.html`` and,
             with labels, ``decay.json``.
         reference: A ``statistics.json`` profile, a registry version's
@@ -130,7 +139,8 @@ def monitor(
     profile, features, version = _reference(reference, metadata)
     if labels and metadata is None:
         raise MlopsError("--labels needs --registry and --model-name for the metrics")
-    drift = detect_drift(profile, current, thresholds=thresholds, features=features)
+    data = _current(current, version)
+    drift = detect_drift(profile, data, thresholds=thresholds, features=features)
     drift = replace(drift, importance=importance_of(version))
     decay = None
     if labels and metadata is not None:
@@ -139,7 +149,7 @@ def monitor(
         from mlops_suite.monitoring.decay import decay_of_version
 
         decay = decay_of_version(
-            current, labels, metadata, label_column=label_column, max_drop=max_drop
+            data, labels, metadata, label_column=label_column, max_drop=max_drop
         )
     out = Path(report_dir)
     atomic.write_json(out / DRIFT_JSON, drift.to_dict())
@@ -152,6 +162,7 @@ def monitor(
         drift_json=out / DRIFT_JSON,
         drift_html=out / DRIFT_HTML,
         decay_json=out / DECAY_JSON if decay is not None else None,
+        traffic=_traffic(data),
     )
 
 
@@ -163,11 +174,14 @@ class TimelineResult:
         timeline: Drift and performance of every chunk.
         monitoring_json: The timeline as JSON.
         monitoring_html: The timeline as HTML (summary, then timelines).
+        traffic: What was read from KServe's logger storage and what could not be
+            paired, when the current data was that.
     """
 
     timeline: Timeline
     monitoring_json: Path
     monitoring_html: Path
+    traffic: str | None = None
 
     @property
     def moved(self) -> bool:
@@ -176,7 +190,8 @@ class TimelineResult:
 
     def summary(self) -> str:
         """The timeline's summary lines."""
-        return self.timeline.summary()
+        summary = self.timeline.summary()
+        return f"{self.traffic}\n{summary}" if self.traffic else summary
 
 
 def monitor_timeline(
@@ -215,7 +230,8 @@ def monitor_timeline(
     from mlops_suite.monitoring.timeline import build_timeline
     from mlops_suite.monitoring.timeline_report import render_timeline_html
 
-    profile, features, _ = _reference(reference, metadata)
+    profile, features, version = _reference(reference, metadata)
+    data = _current(current, version)
     if not isinstance(profile, Mapping):
         # A raw reference table becomes the same profile registration records.
         from mlops_suite.monitoring.drift import DEFAULT_BATCH_ROWS
@@ -229,7 +245,7 @@ def monitor_timeline(
             parts, names, batch_rows=DEFAULT_BATCH_ROWS, role="reference"
         )
     timeline = build_timeline(
-        current,
+        data,
         chunking=chunking,
         statistics=profile,
         model=model,
@@ -250,7 +266,35 @@ def monitor_timeline(
         timeline=timeline,
         monitoring_json=out / MONITORING_JSON,
         monitoring_html=out / MONITORING_HTML,
+        traffic=_traffic(data),
     )
+
+
+def _current(current: str, metadata: Mapping[str, Any] | None) -> str | Part:
+    """The current data: KServe's logger storage read once, or the path as given.
+
+    The served model's metadata names positional instances and types the columns,
+    as the sink's ``--metadata`` does.
+    """
+    from mlops_suite.monitoring import logger_storage
+
+    found = logger_storage.find_logged_objects(current)
+    if found is None:
+        return current
+    from mlops_suite.monitoring.payloads.columns import model_columns
+
+    model = (
+        model_columns(metadata, f"of model version {metadata.get('version', '?')}")
+        if metadata is not None
+        else None
+    )
+    return logger_storage.read_logged_objects(found, model)
+
+
+def _traffic(data: str | Part) -> str | None:
+    from mlops_suite.monitoring.logger_storage import LoggerStoragePart
+
+    return data.summary() if isinstance(data, LoggerStoragePart) else None
 
 
 def _reference(

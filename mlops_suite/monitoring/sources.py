@@ -84,7 +84,8 @@ def _is_text(data_type: pa.DataType) -> bool:
     )
 
 
-def _describe(kind: str | None, data_type: pa.DataType | str) -> str:
+def describe_kind(kind: str | None, data_type: pa.DataType | str) -> str:
+    """A column's kind and storage type as messages show it: ``text (string)``."""
     if kind == CATEGORICAL and isinstance(data_type, pa.DataType):
         word = "text" if _is_text(data_type) else "categorical"
         return f"{word} ({data_type})"
@@ -179,7 +180,7 @@ class ParquetPart(Part):
 
     def describe(self, column: str) -> str:
         data_type = self._type(column)
-        return _describe(arrow_kind(data_type), data_type)
+        return describe_kind(arrow_kind(data_type), data_type)
 
     def num_rows(self) -> int:
         self._read_footer()
@@ -345,7 +346,7 @@ class CsvPart(Part):
 
     def describe(self, column: str) -> str:
         self._scan([column])
-        return _describe(self._kinds[column], "CSV text")
+        return describe_kind(self._kinds[column], "CSV text")
 
     def num_rows(self) -> int:
         if self._rows is None:
@@ -435,7 +436,7 @@ class FramePart(Part):
 
     def describe(self, column: str) -> str:
         data_type = self._array(column).type
-        return _describe(arrow_kind(data_type), data_type)
+        return describe_kind(arrow_kind(data_type), data_type)
 
     def num_rows(self) -> int:
         return len(self.frame)
@@ -449,23 +450,30 @@ class FramePart(Part):
 
 
 def open_parts(
-    source: str | os.PathLike[str] | pd.DataFrame, *, role: str
+    source: str | os.PathLike[str] | pd.DataFrame | Part, *, role: str
 ) -> list[Part]:
     """Resolve a table argument into parts to read.
 
     Args:
-        source: A DataFrame; a Parquet, CSV or TSV file; or a folder (local or an
-            fsspec URI) whose ``*.parquet``/``*.pq`` files, at any depth and in path
-            order, are batches of one table. Names starting with ``.`` or ``_``
-            (temporary files, ``_SUCCESS`` markers) are skipped.
+        source: A DataFrame; a part already opened; a Parquet, CSV or TSV file; or a
+            folder (local or an fsspec URI) whose ``*.parquet``/``*.pq`` files, at
+            any depth and in path order, are batches of one table. Names starting
+            with ``.`` or ``_`` (temporary files, ``_SUCCESS`` markers) are skipped.
+            A folder without Parquet files that holds the objects KServe's logger
+            writes to storage is read as those
+            (:mod:`mlops_suite.monitoring.logger_storage`), here without the model's
+            metadata, so only named instances can be read.
         role: ``"reference"`` or ``"current"``, for messages.
 
     Returns:
         The parts, at least one.
 
     Raises:
-        DataError: The path does not exist, or a folder holds no Parquet file.
+        DataError: The path does not exist, or a folder holds no Parquet file and
+            no KServe logger object.
     """
+    if isinstance(source, Part):
+        return [source]
     if isinstance(source, pd.DataFrame):
         return [FramePart(label=f"the {role} DataFrame", frame=source)]
     text = os.fspath(source)
@@ -489,9 +497,16 @@ def open_parts(
         return [_file_part(fs, root, text)]
     files = parquet_files(fs, root)
     if not files:
+        # Imported here: that module builds on this one.
+        from mlops_suite.monitoring import logger_storage
+
+        logged = logger_storage.logged_objects(fs, root, text)
+        if logged is not None:
+            return [logger_storage.read_logged_objects(logged)]
         raise DataError(
             f"the {role} folder '{text}' holds no Parquet file; expected batch files "
-            "named *.parquet"
+            "named *.parquet, or the <id>-request.json objects KServe's logger "
+            "writes to storage"
         )
     return [_file_part(fs, path, _label(fs, path, text)) for path in files]
 

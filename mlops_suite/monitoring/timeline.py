@@ -43,7 +43,7 @@ from mlops_suite.monitoring.payloads.columns import PREDICTION_COLUMN
 from mlops_suite.monitoring.profile import ColumnCounter, NumericCounter, ValueCounter
 from mlops_suite.monitoring.reference import ReferenceColumn, statistics_columns
 from mlops_suite.monitoring.scoring_plan import ScoredBatch, ScoringPlan
-from mlops_suite.monitoring.sources import Batch, open_parts
+from mlops_suite.monitoring.sources import Batch, Part, open_parts
 from mlops_suite.monitoring.thresholds import (
     JENSEN_SHANNON,
     L_INFINITY,
@@ -68,7 +68,7 @@ class _Chunk:
 
 
 def build_timeline(
-    current: str | os.PathLike[str] | pd.DataFrame,
+    current: str | os.PathLike[str] | pd.DataFrame | Part,
     *,
     chunking: Chunking,
     statistics: Mapping[str, Any],
@@ -135,7 +135,9 @@ def build_timeline(
     }
     parts = open_parts(current, role="current")
     current_label = (
-        parts[0].label if isinstance(current, pd.DataFrame) else os.fspath(current)
+        parts[0].label
+        if isinstance(current, pd.DataFrame | Part)
+        else os.fspath(current)
     )
     check_current_columns(
         parts,

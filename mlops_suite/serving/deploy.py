@@ -105,6 +105,7 @@ def roll_out(
     smoke_rows: int = 5,
     api: Any = None,
     serve_probabilities: bool = False,
+    log_storage: str | None = None,
 ) -> DeployResult:
     """Deploys registry version ``version`` of ``model_name`` and smoke-tests it.
 
@@ -125,6 +126,9 @@ def roll_out(
         api: A Kubernetes client; default: in-cluster, else kubeconfig.
         serve_probabilities: Answer with class probabilities (``PREDICT_PROBA=true``
             on the predictor); the smoke request then expects ``predict_proba``.
+        log_storage: A bucket URI where KServe's logger stores every request and
+            response (with ``service_account``'s credentials); ``None`` logs
+            nothing.
 
     Returns:
         What was done: created, updated, promoted or unchanged, and the URL.
@@ -160,6 +164,7 @@ def roll_out(
         service_account=service_account,
         canary_traffic_percent=canary_traffic_percent if mode == "serverless" else None,
         predict_proba=serve_probabilities,
+        log_storage=log_storage,
     )
     smoke = partial(
         v1_smoke_request, model_name=model_name, instances=instances, expected=expected

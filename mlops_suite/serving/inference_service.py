@@ -24,6 +24,7 @@ from kserve import (
     V1beta1PredictorSpec,
     constants,
 )
+from kserve.models import V1beta1LoggerStorageSpec
 from kubernetes.client import (
     ApiClient,
     V1Capabilities,
@@ -38,10 +39,12 @@ from kubernetes.client import (
 from mlops_suite.artifacts import VERSION_PREFIX
 from mlops_suite.errors import DeploymentError
 from mlops_suite.registry import validate_model_name
+from mlops_suite.serving.log_storage import LOGGER_MODE, log_storage_logger
 from mlops_suite.serving.manifests import (
     MODEL_NAME_LABEL,
     MODEL_SHA256_ANNOTATION,
     MODEL_VERSION_LABEL,
+    REQUEST_LOGGER_LABEL,
 )
 from mlops_suite.serving.probabilities import predict_proba_env
 
@@ -74,10 +77,6 @@ MODEL_FORMAT = "sklearn"
 DEFAULT_RESOURCES: dict[str, str] = {"cpu": "500m", "memory": "512Mi"}
 # KServe's runtime images run as this uid; naming it keeps runAsNonRoot verifiable.
 RUNTIME_UID = 1000
-LOGGER_MODE = "all"
-# A predictor that logs carries this label: the log sink's NetworkPolicy lets in only
-# pods that have it (manifests/components/request-logger, components/log-sink).
-REQUEST_LOGGER_LABEL = ("kfp-mlops-suite.io/request-logger", "kfp-mlops-log-sink")
 
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _VERSION_FOLDER = re.compile(rf"{re.escape(VERSION_PREFIX)}([1-9][0-9]*)")
@@ -100,6 +99,7 @@ def build_inference_service(
     max_replicas: int = 1,
     canary_traffic_percent: int | None = None,
     logger_url: str | None = None,
+    log_storage: str | None = None,
     predict_proba: bool = False,
 ) -> dict[str, Any]:
     """Build the InferenceService that serves one registry version with stock sklearn.
@@ -118,7 +118,9 @@ def build_inference_service(
       ``app.kubernetes.io/component: model-server``.
     - ``spec.predictor``: ``minReplicas``, ``maxReplicas``, ``serviceAccountName``
       (when given), ``canaryTrafficPercent`` (Serverless only, when given),
-      ``logger`` (``mode: all``, ``url``; when given), and the pod
+      ``logger`` (``mode: all``, ``url``; when given; with ``log_storage``, also
+      ``storage``: ``parameters: {type, format: json}`` and the service account as
+      ``serviceAccountName``), and the pod
       ``securityContext`` (``runAsNonRoot``, ``seccompProfile: RuntimeDefault``, which
       also covers the containers KServe injects).
     - ``spec.predictor.model``: ``modelFormat.name: sklearn`` (KServe picks its stock
@@ -152,6 +154,9 @@ def build_inference_service(
             gets while it is checked; the deploy step uses 10 when unset.
         logger_url: Where KServe's agent sends every request and response (the
             monitoring sink), or ``None`` for no request logging.
+        log_storage: A bucket URI (``s3://``, ``gs://``, ``abfs://``) where KServe's
+            agent stores every request and response itself, with no sink (see
+            :mod:`mlops_suite.serving.log_storage`); not with ``logger_url``.
         predict_proba: Answer with class probabilities (``predict_proba``) instead
             of classes, through the stock runtime's ``PREDICT_PROBA`` switch; the
             caller checks that the model is a classifier.
@@ -162,7 +167,8 @@ def build_inference_service(
     Raises:
         ModelNameError: ``name`` cannot name a model and its InferenceService.
         DeploymentError: A namespace, URI, version, hash, mode, size or percentage
-            is invalid, with the value and what was expected.
+            is invalid, with the value and what was expected, or both
+            ``logger_url`` and ``log_storage`` are given.
     """
     _check_name(name, namespace)
     deployment_mode = _deployment_mode(mode)
@@ -177,6 +183,7 @@ def build_inference_service(
     if canary_traffic_percent is not None:
         _check_canary(canary_traffic_percent, mode)
     quantities = _quantities(resources)
+    logger = _logger(logger_url, log_storage, service_account)
 
     version_label = f"{VERSION_PREFIX}{version}"
     model_labels = {MODEL_NAME_LABEL: model_name, MODEL_VERSION_LABEL: version_label}
@@ -190,11 +197,7 @@ def build_inference_service(
             if logger_url is not None
             else dict(model_labels)
         ),
-        logger=(
-            V1beta1LoggerSpec(mode=LOGGER_MODE, url=logger_url)
-            if logger_url is not None
-            else None
-        ),
+        logger=logger,
         security_context=V1PodSecurityContext(
             run_as_non_root=True,
             seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
@@ -246,6 +249,30 @@ def build_inference_service(
     )
     serialized: dict[str, Any] = ApiClient().sanitize_for_serialization(isvc)
     return serialized
+
+
+def _logger(
+    logger_url: str | None, log_storage: str | None, service_account: str | None
+) -> V1beta1LoggerSpec | None:
+    if logger_url is not None and log_storage is not None:
+        raise DeploymentError(
+            f"logger_url {logger_url} and log_storage {log_storage} are both given; "
+            "KServe's logger either posts to a sink or stores to a bucket, not both."
+        )
+    if log_storage is not None:
+        section = log_storage_logger(log_storage, service_account)
+        storage = section["storage"]
+        return V1beta1LoggerSpec(
+            mode=section["mode"],
+            url=section["url"],
+            storage=V1beta1LoggerStorageSpec(
+                parameters=storage["parameters"],
+                service_account_name=storage.get("serviceAccountName"),
+            ),
+        )
+    if logger_url is not None:
+        return V1beta1LoggerSpec(mode=LOGGER_MODE, url=logger_url)
+    return None
 
 
 def mode_of(isvc: Mapping[str, Any]) -> Mode | None:

@@ -27,6 +27,7 @@ from mlops_suite import artifacts
 from mlops_suite.atomic import write_text
 from mlops_suite.errors import MlopsError, RegistryError
 from mlops_suite.registry import ModelRegistry, validate_model_name
+from mlops_suite.serving.log_storage import log_storage_logger
 from mlops_suite.serving.probabilities import (
     check_serves_probabilities,
     predict_proba_env,
@@ -48,8 +49,16 @@ MODEL_FORMATS = (SKLEARN, ONNX)
 ONNX_MEMORY = "1Gi"
 
 KUSTOMIZATION_FILE = "kustomization.yaml"
-# The payload-logging sink's Deployment (manifests/components/log-sink).
+# The payload-logging sink's Deployment (manifests/components/log-sink); every object
+# of that component carries the label.
 LOG_SINK_NAME = "kfp-mlops-log-sink"
+LOG_SINK_SELECTOR = "app.kubernetes.io/component=log-sink"
+# A predictor that logs carries this label: the log sink's NetworkPolicy lets in only
+# pods that have it (manifests/components/request-logger, components/log-sink).
+REQUEST_LOGGER_LABEL = ("kfp-mlops-suite.io/request-logger", "kfp-mlops-log-sink")
+# The predictor's ServiceAccount in manifests/base; with log storage, KServe's agent
+# writes the objects with its credentials.
+MODEL_STORAGE_SERVICE_ACCOUNT = "kfp-mlops-model-storage"
 
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _URI_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
@@ -104,6 +113,7 @@ def write_overlay(
     logs_uri: str | None = None,
     model_format: str = SKLEARN,
     predict_proba: bool = False,
+    log_storage: str | None = None,
 ) -> Path:
     """Write a kustomization that serves one registered model version.
 
@@ -113,8 +123,13 @@ def write_overlay(
     the model's SHA-256 (from the registry's ``v<N>/metadata.json``) are recorded as
     labels and annotations. The payload sink (when the overlay has it) is pointed at
     the same version: it writes to ``<logs_uri>/<model_name>/`` and names the logged
-    columns from ``v<N>/metadata.json``. Only ``kustomization.yaml`` is written,
-    atomically; the rest of ``output_dir`` is left alone.
+    columns from ``v<N>/metadata.json``. With ``log_storage``, KServe's logger stores
+    every request and response in that bucket itself instead: the predictor's
+    ``logger`` becomes ``{mode: all, url: <log_storage>, storage: {parameters: {type,
+    format: json}, serviceAccountName: kfp-mlops-model-storage}}`` and the sink's
+    objects are deleted from the rendered output (nothing posts to it). Only
+    ``kustomization.yaml`` is written, atomically; the rest of ``output_dir`` is left
+    alone.
 
     Args:
         registry_uri: Where this process reads the registry (a local path or an fsspec
@@ -143,6 +158,11 @@ def write_overlay(
         predict_proba: Serve class probabilities (``predict_proba``) instead of
             classes (KServe's ``PREDICT_PROBA=true``); sklearn format, classifiers
             only.
+        log_storage: A bucket URI (``s3://``, ``gs://``, ``abfs://``) where KServe's
+            logger stores the traffic (objects under
+            ``<log_storage>/<namespace>/<model_name>/predictor/``), instead of the
+            sink; not with ``logs_uri``. The predictor's ServiceAccount must be
+            allowed to write there.
 
     Returns:
         ``output_dir``, ready for ``kubectl apply -k``.
@@ -153,8 +173,8 @@ def write_overlay(
         ModelIntegrityError: The model file does not match its recorded sha256.
         ServingError: ``predict_proba`` for a model that is not a classifier.
         MlopsError: Unknown overlay or model format, invalid name/namespace/URI,
-            an ``onnx`` format for a version without an ONNX export, or an
-            unwritable ``output_dir``.
+            an ``onnx`` format for a version without an ONNX export, both
+            ``log_storage`` and ``logs_uri``, or an unwritable ``output_dir``.
     """
     validate_model_name(model_name)
     if model_format not in MODEL_FORMATS:
@@ -179,6 +199,15 @@ def write_overlay(
             f"storage_uri {storage_uri!r} has no scheme; expected the registry as the "
             "cluster reaches it, such as s3://mlpipeline/registry or gs://bucket/registry."
         )
+    logger = None
+    if log_storage is not None:
+        if logs_uri is not None:
+            raise MlopsError(
+                f"log storage {log_storage} and logs URI {logs_uri} are both given; "
+                "with log storage KServe's logger writes the traffic itself and no "
+                "sink runs, so leave the logs URI out."
+            )
+        logger = log_storage_logger(log_storage, MODEL_STORAGE_SERVICE_ACCOUNT)
 
     root = (
         Path(manifests_root) if manifests_root is not None else default_manifests_root()
@@ -235,6 +264,7 @@ def write_overlay(
         predict_proba=predict_proba,
         logs_uri=f"{logs}/{model_name}/",
         with_sink=_has_log_sink(overlay_dir),
+        logger=logger,
         namespace=namespace,
     )
     target = Path(output_dir) / KUSTOMIZATION_FILE
@@ -313,6 +343,7 @@ def _kustomization(
     predict_proba: bool,
     logs_uri: str,
     with_sink: bool,
+    logger: dict[str, Any] | None,
     namespace: str | None,
 ) -> str:
     try:
@@ -338,6 +369,15 @@ def _kustomization(
     if predict_proba:
         model["env"] = [predict_proba_env()]
     served_uri = model["storageUri"]
+    predictor_labels: dict[str, str | None] = {
+        MODEL_NAME_LABEL: model_name,
+        MODEL_VERSION_LABEL: version_label,
+    }
+    predictor: dict[str, Any] = {"labels": predictor_labels, "model": model}
+    if logger is not None:
+        # No sink to let the predictor in: its label goes (null deletes it).
+        predictor_labels[REQUEST_LOGGER_LABEL[0]] = None
+        predictor["logger"] = logger
     merge_patch = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -350,16 +390,8 @@ def _kustomization(
             },
             "annotations": annotations,
         },
-        "spec": {
-            "predictor": {
-                # On the pods too, so logs and metrics carry the version they came from.
-                "labels": {
-                    MODEL_NAME_LABEL: model_name,
-                    MODEL_VERSION_LABEL: version_label,
-                },
-                "model": model,
-            }
-        },
+        # Labels on the pods too, so logs and metrics carry the version they came from.
+        "spec": {"predictor": predictor},
     }
     rename = [{"op": "replace", "path": "/metadata/name", "value": model_name}]
     document: dict[str, Any] = {
@@ -379,7 +411,23 @@ def _kustomization(
             "patch": yaml.safe_dump(rename, sort_keys=False),
         },
     ]
-    if with_sink:
+    if with_sink and logger is not None:
+        # KServe's logger stores the traffic itself: the sink would idle.
+        document["patches"].append(
+            {
+                "target": {"labelSelector": LOG_SINK_SELECTOR},
+                "patch": yaml.safe_dump(
+                    {
+                        "$patch": "delete",
+                        "apiVersion": "v1",
+                        "kind": "Any",
+                        "metadata": {"name": "selected-by-target"},
+                    },
+                    sort_keys=False,
+                ),
+            }
+        )
+    elif with_sink:
         # The sink's first two arguments are its output and the model's metadata
         # (manifests/components/log-sink/deployment.yaml keeps them there).
         sink_args = [

@@ -161,3 +161,37 @@ def test_a_model_file_changed_since_registration_is_refused(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "sha256" in err and "v2" in err
     assert not out.exists()
+
+
+def test_log_storage_renders_kserves_own_logger_without_the_sink(
+    registry: Path, tmp_path: Path, render: Render
+) -> None:
+    out = tmp_path / "deploy"
+    code = main(
+        ["manifest", "--registry", str(registry), "--model-name", "penguins"]
+        + ["--storage-uri", "s3://mlpipeline/registry", "--overlay", "kind"]
+        + ["--output", str(out), "--log-storage", "s3://mlpipeline/kserve-logs"]
+    )
+    assert code == 0
+    objects = render(out)
+    isvc = _one(objects, "InferenceService")
+    logger = isvc["spec"]["predictor"]["logger"]
+    assert logger["url"] == "s3://mlpipeline/kserve-logs"
+    assert logger["storage"]["parameters"] == {"type": "s3", "format": "json"}
+    crd.check_inference_service(isvc)
+    assert not [o for o in objects if o["kind"] == "Deployment"]
+
+
+def test_log_storage_and_a_sink_output_are_refused_together(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(
+            ["manifest", "--registry", str(registry), "--model-name", "penguins"]
+            + ["--storage-uri", "s3://mlpipeline/registry", "--overlay", "kind"]
+            + ["--output", str(tmp_path / "deploy")]
+            + ["--log-storage", "s3://logs", "--logs-uri", "s3://mlpipeline/logs"]
+        )
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "deploy").exists()

@@ -187,6 +187,53 @@ def test_gke_in_another_namespace_keeps_its_canary_and_the_runner_binding(
     assert binding["subjects"][0]["namespace"] == "kubeflow"
 
 
+@pytest.mark.parametrize(
+    ("overlay", "storage", "logs"),
+    [
+        ("kind", KIND_STORAGE, "s3://mlpipeline/kserve-logs"),
+        ("gke", "gs://acme/registry", "gs://acme-logs/served"),
+    ],
+)
+def test_log_storage_has_kserve_write_the_traffic_and_leaves_the_sink_out(
+    overlay: str,
+    storage: str,
+    logs: str,
+    registry: Path,
+    tmp_path: Path,
+    render: Render,
+) -> None:
+    write = {"overlay": overlay, "storage_uri": storage}
+    objects = render(_write(registry, tmp_path / overlay, log_storage=logs, **write))
+    isvc = _isvc(objects)
+    predictor = isvc["spec"]["predictor"]
+    scheme = logs.split("://")[0]
+    assert predictor["logger"] == {
+        "mode": "all",
+        "url": logs,
+        "storage": {
+            "parameters": {"type": scheme, "format": "json"},
+            "serviceAccountName": predictor["serviceAccountName"],
+        },
+    }
+    # The strict check: every field is one the API server keeps.
+    crd.check_inference_service(isvc)
+    assert "kfp-mlops-suite.io/request-logger" not in predictor["labels"]
+    assert predictor["labels"][MODEL_VERSION_LABEL] == "v2"
+    assert predictor["model"]["storageUri"] == f"{storage}/penguins/v2"
+    # Nothing posts to the sink, so no sink runs and no policy admits anyone to it.
+    sink = [
+        obj
+        for obj in objects
+        if "log-sink" in json.dumps(obj["metadata"])
+        or obj["kind"] in ("Deployment", "Service")
+    ]
+    assert sink == []
+    kinds = {obj["kind"] for obj in objects}
+    assert kinds >= {"InferenceService", "ServiceAccount", "Role", "RoleBinding"}
+    with_sink = render(_write(registry, tmp_path / f"{overlay}-sink", **write))
+    assert any(obj["kind"] == "Deployment" for obj in with_sink)
+
+
 def test_the_written_file_is_a_plain_kustomization(
     registry: Path, tmp_path: Path
 ) -> None:
@@ -287,6 +334,11 @@ def test_an_unwritable_output_dir_is_one_sentence(
         ({"storage_uri": "/data/registry"}, "has no scheme"),
         ({"namespace": "Bad_NS"}, "not a valid Kubernetes namespace"),
         ({"version": 0}, "expected 1 or more"),
+        ({"log_storage": "http://kfp-mlops-log-sink/"}, "not a bucket KServe's"),
+        (
+            {"log_storage": "s3://logs", "logs_uri": "s3://mlpipeline/logs"},
+            "leave the logs URI out",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_read(

@@ -126,6 +126,8 @@ def test_the_object_is_plain_json() -> None:
         {"mode": "serverless", "canary_traffic_percent": 10, "logger_url": "http://x/"},
         {"service_account": "reader", "min_replicas": 2, "max_replicas": 3},
         {"predict_proba": True},
+        {"service_account": "writer", "log_storage": "s3://mlpipeline/kserve-logs"},
+        {"log_storage": "gs://team-logs"},
     ],
 )
 def test_validates_against_the_kserve_crd(overrides: dict[str, Any]) -> None:
@@ -136,6 +138,27 @@ def test_predict_proba_sets_the_stock_runtimes_switch_on_the_model() -> None:
     model = build(predict_proba=True)["spec"]["predictor"]["model"]
     assert model["env"] == [{"name": "PREDICT_PROBA", "value": "true"}]
     assert "env" not in build()["spec"]["predictor"]["model"]
+
+
+def test_log_storage_has_kserve_store_every_request_and_response_itself() -> None:
+    predictor = build(
+        service_account="kfp-mlops-model-storage",
+        log_storage="s3://mlpipeline/kserve-logs",
+    )["spec"]["predictor"]
+    assert predictor["logger"] == {
+        "mode": "all",
+        "url": "s3://mlpipeline/kserve-logs",
+        "storage": {
+            "parameters": {"type": "s3", "format": "json"},
+            "serviceAccountName": "kfp-mlops-model-storage",
+        },
+    }
+    # No sink to let in: the pods do not carry the sink's label.
+    assert "kfp-mlops-suite.io/request-logger" not in predictor["labels"]
+    plain = build(log_storage="gs://team-logs/served")["spec"]["predictor"]
+    assert plain["logger"]["storage"] == {
+        "parameters": {"type": "gs", "format": "json"}
+    }
 
 
 def test_the_crd_check_catches_a_misspelled_field() -> None:
@@ -197,6 +220,12 @@ def test_matches_the_kind_overlay_rendered_for_the_same_version(tmp_path: Path) 
         ({"min_replicas": 3, "max_replicas": 2}, "min=3 max=2"),
         ({"min_replicas": 0}, "min=0"),
         ({"resources": {"cpu": "1"}}, "memory"),
+        ({"log_storage": "http://kfp-mlops-log-sink/"}, "s3://bucket/prefix"),
+        ({"log_storage": "s3://"}, "'s3://'"),
+        (
+            {"log_storage": "s3://logs", "logger_url": "http://kfp-mlops-log-sink/"},
+            "not both",
+        ),
         (
             {
                 "resources": {
@@ -214,6 +243,47 @@ def test_rejects_what_cannot_be_served_with_one_sentence(
     with pytest.raises(DeploymentError, match=named) as raised:
         build(**overrides)
     assert "\n" not in str(raised.value)
+
+
+def test_log_storage_matches_the_kind_overlay_mlops_manifest_renders(
+    tmp_path: Path,
+) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed, so the overlay cannot be rendered")
+    version_folder = tmp_path / "registry" / "penguins" / "v3"
+    version_folder.mkdir(parents=True)
+    (version_folder / "metadata.json").write_text(
+        json.dumps({"version": 3, "model_sha256": SHA}), encoding="utf-8"
+    )
+    out = write_overlay(
+        registry_uri=str(tmp_path / "registry"),
+        model_name="penguins",
+        version=3,
+        storage_uri="s3://mlpipeline/registry",
+        overlay="kind",
+        output_dir=tmp_path / "overlay",
+        log_storage="s3://mlpipeline/kserve-logs",
+    )
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    (overlay_isvc,) = [
+        doc
+        for doc in yaml.safe_load_all(rendered)
+        if doc and doc["kind"] == "InferenceService"
+    ]
+    ours = build(
+        namespace="kubeflow",
+        service_account="kfp-mlops-model-storage",
+        resources={"cpu": "250m", "memory": "512Mi"},
+        log_storage="s3://mlpipeline/kserve-logs",
+    )
+    assert ours == overlay_isvc
 
 
 @pytest.mark.parametrize("name", ["Penguins_Model", "penguins-" + "x" * 51])

@@ -204,3 +204,21 @@ def test_serving_probabilities_of_a_regressor_is_refused_before_anything_is_appl
     )
     assert serving.cluster.get(NAMESPACE, NAME) is None
     assert serving.server.bodies == []
+
+
+def test_log_storage_has_kserve_store_the_traffic_of_the_rolled_out_version(
+    serving: Serving, good_model_dir: Path, sample_rows: pd.DataFrame
+) -> None:
+    result = roll(
+        serving,
+        good_model_dir,
+        sample_rows,
+        3,
+        service_account="kfp-mlops-model-storage",
+        log_storage="s3://mlpipeline/kserve-logs",
+    )
+
+    assert result.action == "created"
+    logger = serving.live()["spec"]["predictor"]["logger"]
+    assert logger["url"] == "s3://mlpipeline/kserve-logs"
+    assert logger["storage"]["serviceAccountName"] == "kfp-mlops-model-storage"

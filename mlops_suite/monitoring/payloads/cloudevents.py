@@ -70,7 +70,19 @@ def _media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def _loads(raw: bytes | str, what: str) -> Any:
+def load_json(raw: bytes | str, what: str) -> Any:
+    """Decode an inference payload, keeping NaN and Infinity as missing values.
+
+    Args:
+        raw: The payload's bytes or text.
+        what: How the message names it (``The data of event 'abc'``).
+
+    Returns:
+        The decoded JSON value.
+
+    Raises:
+        EventError: The payload is not valid JSON (or not UTF-8).
+    """
     try:
         # NaN/Infinity are not JSON; a lenient client may still send them. They
         # mean "no usable value" to drift, so they are kept as missing.
@@ -100,7 +112,7 @@ def parse_cloudevent(headers: Mapping[str, str], body: bytes) -> CloudEvent:
             "Batched CloudEvents are not supported; expected one event per request."
         )
     if media == STRUCTURED_CONTENT_TYPE:
-        envelope = _loads(body, "The structured CloudEvent")
+        envelope = load_json(body, "The structured CloudEvent")
         if not isinstance(envelope, dict):
             raise EventError(
                 f"The structured CloudEvent is a JSON {type(envelope).__name__}; "
@@ -156,7 +168,7 @@ def parse_cloudevent(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     # The logger copies the client's Content-Type (curl sends a form type for JSON),
     # so JSON is tried whatever the type says.
     if isinstance(raw_data, bytes | str):
-        data = _loads(raw_data, f"The data of event '{shown_id(event_id)}'")
+        data = load_json(raw_data, f"The data of event '{shown_id(event_id)}'")
     else:
         data = raw_data
     extensions = {

@@ -123,10 +123,27 @@ def load_model_columns(metadata_path: str | os.PathLike[str]) -> ModelColumns:
         ) from None
     except (OSError, ValueError, ImportError) as exc:
         raise MlopsError(f"Model metadata {text} cannot be read ({exc}).") from None
+    return model_columns(metadata, text)
+
+
+def model_columns(metadata: Any, where: str) -> ModelColumns:
+    """Read the features and task of a model's metadata, already loaded.
+
+    Args:
+        metadata: The model's ``metadata.json`` as a dict (a registered version's
+            metadata holds the same keys).
+        where: How messages name it, such as its path.
+
+    Returns:
+        The features in training order, the task, and a classifier's classes.
+
+    Raises:
+        MlopsError: As :func:`load_model_columns`, for the metadata's content.
+    """
     features = metadata.get("features") if isinstance(metadata, dict) else None
     if not isinstance(features, list) or not features:
         raise MlopsError(
-            f"Model metadata {text} has no 'features' list; expected "
+            f"Model metadata {where} has no 'features' list; expected "
             '[{"name": ..., "type": ...}, ...] in training order.'
         )
     pairs: list[tuple[str, str]] = []
@@ -135,24 +152,24 @@ def load_model_columns(metadata_path: str | os.PathLike[str]) -> ModelColumns:
         kind = entry.get("type") if isinstance(entry, dict) else None
         if not isinstance(name, str) or kind not in FEATURE_TYPES:
             raise MlopsError(
-                f"Model metadata {text} lists feature {entry!r}; expected a name and "
+                f"Model metadata {where} lists feature {entry!r}; expected a name and "
                 f"a type among {list(FEATURE_TYPES)}."
             )
         if name in RESERVED_COLUMNS:
             raise MlopsError(
-                f"Model metadata {text} names a feature '{name}', a column the sink "
+                f"Model metadata {where} names a feature '{name}', a column the sink "
                 f"adds itself; expected none of {list(RESERVED_COLUMNS)}."
             )
         pairs.append((name, str(kind)))
     task = metadata.get("task")
-    classes = _classes(metadata.get("classes"), text)
+    classes = _classes(metadata.get("classes"), where)
     clashes = sorted(
         {name for name, _ in pairs}
         & {probability_column(value) for value in classes or ()}
     )
     if clashes:
         raise MlopsError(
-            f"Model metadata {text} names a feature '{clashes[0]}', the column the "
+            f"Model metadata {where} names a feature '{clashes[0]}', the column the "
             "sink fills with that class's probability; rename the feature."
         )
     return ModelColumns(

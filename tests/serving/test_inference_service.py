@@ -251,11 +251,7 @@ def test_log_storage_matches_the_kind_overlay_mlops_manifest_renders(
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed, so the overlay cannot be rendered")
-    version_folder = tmp_path / "registry" / "penguins" / "v3"
-    version_folder.mkdir(parents=True)
-    (version_folder / "metadata.json").write_text(
-        json.dumps({"version": 3, "model_sha256": SHA}), encoding="utf-8"
-    )
+    stand_in_registry(tmp_path / "registry", champion=3)
     out = write_overlay(
         registry_uri=str(tmp_path / "registry"),
         model_name="penguins",
@@ -282,6 +278,7 @@ def test_log_storage_matches_the_kind_overlay_mlops_manifest_renders(
         service_account="kfp-mlops-model-storage",
         resources={"cpu": "250m", "memory": "512Mi"},
         log_storage="s3://mlpipeline/kserve-logs",
+        model_sha256=STAND_IN_SHA,
     )
     assert ours == overlay_isvc
 

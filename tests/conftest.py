@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,17 +56,39 @@ def mixed_frame() -> pd.DataFrame:
 
 
 @pytest.fixture(autouse=True)
-def _logging_as_it_was():
-    """Undo logging set up by a command run in-process (handlers, levels).
+def _logging_as_it_was() -> Iterator[None]:
+    """Undo logging set up during a test: every logger's handlers and level.
 
-    ``mlops monitor sink`` configures logging for the life of its process; in a test
-    process that would outlive the test's captured stderr and print later tests' INFO.
+    A command run in-process may configure logging for the life of its process
+    (``mlops monitor sink`` does), and a library may attach a handler to whatever
+    ``sys.stderr`` was when it first logged; in a test that is the test's captured
+    stream, closed when the test ends, and every later record of that logger would
+    print a "Logging error" traceback into another test's output.
     """
-    import logging
-
-    loggers = [logging.getLogger(), logging.getLogger("mlops_suite")]
-    before = [(lg, list(lg.handlers), lg.level) for lg in loggers]
+    before = _logging_state()
     yield
-    for lg, handlers, level in before:
-        lg.handlers[:] = handlers
-        lg.setLevel(level)
+    manager = logging.Logger.manager
+    for name, logger in [("", logging.getLogger()), *manager.loggerDict.items()]:
+        if not isinstance(logger, logging.Logger):
+            continue
+        handlers, level = before.get(name, ([], logging.NOTSET))
+        # pytest's own capture handlers come and go with each phase of the test.
+        logger.handlers[:] = handlers + [h for h in logger.handlers if _pytest_owns(h)]
+        logger.setLevel(level)
+
+
+def _logging_state() -> dict[str, tuple[list[logging.Handler], int]]:
+    """Each logger's handlers and level, by name (the root logger as "")."""
+    manager = logging.Logger.manager
+    state = {"": (list(logging.getLogger().handlers), logging.getLogger().level)}
+    for name, logger in manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            state[name] = (list(logger.handlers), logger.level)
+    return {
+        name: ([h for h in handlers if not _pytest_owns(h)], level)
+        for name, (handlers, level) in state.items()
+    }
+
+
+def _pytest_owns(handler: logging.Handler) -> bool:
+    return type(handler).__module__.startswith("_pytest")

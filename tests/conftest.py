@@ -1,6 +1,10 @@
-"""Fixtures shared by every test tier: small tables a test can reason about."""
+"""Fixtures shared by every test tier: small tables a test can reason about, and a
+webhook on 127.0.0.1 for the run-end notifications."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,3 +54,12 @@ def mixed_frame() -> pd.DataFrame:
     frame.loc[[5, 99], "region"] = None
     frame.loc[[8], "visits"] = np.nan
     return frame
+
+
+@pytest.fixture
+def webhook() -> Iterator[Any]:
+    """A webhook on 127.0.0.1 (``tests/support/webhook_receiver.py``), stopped after."""
+    from webhook_receiver import receiving
+
+    with receiving() as receiver:
+        yield receiver

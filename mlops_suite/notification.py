@@ -132,7 +132,7 @@ class RunEnd:
             lines = [f"{self.pipeline} run {self.run_id} succeeded: {self._outcome()}"]
         if self.reason:
             lines.append(self.reason)
-        lines += [f"Report: {where}" for where in self.reports]
+        lines += [f"See: {where}" for where in self.reports]
         return "\n".join(lines)
 
     def _outcome(self) -> str:

@@ -100,7 +100,7 @@ def test_a_succeeded_run_says_what_it_decided_and_where_to_look() -> None:
         "text": (
             "mlops-training run run-7 succeeded: penguins v2 is the new champion.\n"
             "Approved: roc_auc 0.99 >= 0.75.\n"
-            "Report: /root/run/evaluate-model/report"
+            "See: /root/run/evaluate-model/report"
         ),
         "pipeline": "mlops-training",
         "run_id": "run-7",

@@ -444,14 +444,11 @@ def test_export_onnx_records_the_export_once(
         assert logged["created"] == created and logged["sha256"] == record["sha256"]
 
 
-def test_notify_runs_as_the_exit_step_however_the_steps_end(
-    root: Path, tmp_path: Path, penguins: pd.DataFrame, webhook: WebhookReceiver
-) -> None:
-    """kfp.local runs an ExitHandler's exit step with the steps' final status."""
-    registry_uri = str(tmp_path / "registry")
+def guarded(source_uri: str, notify_url: str, registry_uri: str) -> Any:
+    """A pipeline whose one step (ingesting ``source_uri``) sits in an ExitHandler."""
 
     @dsl.pipeline(name="guarded")
-    def guarded(source_uri: str, notify_url: str):  # KFP would read "-> None"
+    def pipeline():  # KFP would read "-> None" as an output type
         notified = C.notify(
             notify_url=notify_url,
             pipeline_name="guarded",
@@ -462,11 +459,20 @@ def test_notify_runs_as_the_exit_step_however_the_steps_end(
         with dsl.ExitHandler(notified):
             C.ingest_data(source_uri=source_uri)
 
+    return pipeline
+
+
+def test_notify_runs_as_the_exit_step_however_the_steps_end(
+    root: Path, tmp_path: Path, penguins: pd.DataFrame, webhook: WebhookReceiver
+) -> None:
+    """kfp.local runs an ExitHandler's exit step with the steps' final status."""
+    registry_uri = str(tmp_path / "registry")
     source = tmp_path / "penguins.csv"
     penguins.to_csv(source, index=False)
-    guarded(source_uri=str(source), notify_url=webhook.url)
+
+    guarded(str(source), webhook.url, registry_uri)()
     with pytest.raises(RuntimeError, match="ingest-data"):
-        guarded(source_uri=str(tmp_path / "missing.csv"), notify_url=webhook.url)
+        guarded(str(tmp_path / "missing.csv"), webhook.url, registry_uri)()
 
     succeeded, failed = webhook.messages
     # Nothing was registered by that run, and the registry says so.

@@ -10,6 +10,8 @@ from typing import Any
 from mlops_suite.cli.arguments import absolute, add_notify_url
 from mlops_suite.cli.parser import Commands
 
+_NOTIFY_WHEN = "when the run ends, succeeded or failed (Slack-compatible)"
+
 
 def add_run(commands: Commands) -> None:
     """Declares ``mlops run`` and its pipelines.
@@ -86,9 +88,6 @@ def add_run(commands: Commands) -> None:
     _add_approval(ct)
     add_notify_url(ct, _NOTIFY_WHEN)
     ct.set_defaults(handler=_run_continuous_training)
-
-
-_NOTIFY_WHEN = "when the run ends, succeeded or failed (Slack-compatible)"
 
 
 def _add_approval(parser: argparse.ArgumentParser) -> None:

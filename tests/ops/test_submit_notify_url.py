@@ -1,4 +1,4 @@
-"""``mlops submit --notify-url``: the run's exit step gets the webhook as notify_url.
+"""``mlops submit|schedule --notify-url``: the runs' exit step gets it as notify_url.
 
 Against the fake KFP API on 127.0.0.1; a URL that is not http(s) is refused before
 anything is sent, whichever way it is given.
@@ -105,4 +105,18 @@ def test_the_python_api_refuses_it_before_contacting_the_server(
             host=fake_kfp.url,
             params={**params, "notify_url": "file:///tmp/hook"},
         )
+    assert fake_kfp.requests == []
+
+
+def test_a_schedule_refuses_it_too(
+    fake_kfp: FakeKfp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(
+            ["schedule", "--target", "kfp", "--host", fake_kfp.url, "--cron"]
+            + ["0 3 * * *", "--name", "nightly", "--notify-url", "smtp://ops"]
+        )
+
+    assert stopped.value.code == 2
+    assert "argument --notify-url: notify URL 'smtp://ops'" in capsys.readouterr().err
     assert fake_kfp.requests == []

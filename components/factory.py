@@ -24,6 +24,7 @@ from mlops_suite.components import (
     evaluation,
     export,
     monitoring,
+    notification,
     registry,
     scoring,
     training,
@@ -74,6 +75,7 @@ class Components:
     deploy_model: Any
     detect_drift: Any
     batch_predict: Any
+    notify: Any
 
 
 @lru_cache(maxsize=8)
@@ -111,4 +113,5 @@ def build_components(image: str = DEFAULT_IMAGE) -> Components:
         deploy_model=component(deployment.deploy_model),
         detect_drift=component(monitoring.detect_drift),
         batch_predict=component(scoring.batch_predict),
+        notify=component(notification.notify),
     )

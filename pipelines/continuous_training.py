@@ -9,6 +9,11 @@ detect_drift (latest window vs the champion's training profile; decay with label
 Each run leaves its decision and the reason in the ``decision`` (Markdown) and
 ``report`` (HTML) artifacts of ``detect_drift``, and, when it retrained, the approval
 reason of the nested training run.
+
+The published pipeline (:func:`build_continuous_training_pipeline`) runs these steps
+(:func:`build_continuous_training_steps`) inside a ``dsl.ExitHandler`` whose ``notify``
+step tells the ``notify_url`` webhook how the run ended; it nests the training steps,
+so a retraining run sends one message.
 """
 
 from functools import lru_cache, partial
@@ -17,10 +22,17 @@ from typing import Any, NamedTuple
 from kfp import dsl
 
 from mlops_suite.components.factory import DEFAULT_IMAGE, build_components
+from mlops_suite.pipelines.notifying import with_notification
 from mlops_suite.pipelines.platform import PORTABLE, on_target
-from mlops_suite.pipelines.training import DEFAULT_THRESHOLDS, build_training_pipeline
+from mlops_suite.pipelines.training import DEFAULT_THRESHOLDS, build_training_steps
 
 PIPELINE_NAME = "mlops-continuous-training"
+STEPS_NAME = f"{PIPELINE_NAME}-steps"
+DESCRIPTION = (
+    "Check the latest window of served data for drift (and decay, with labels) "
+    "against the champion; when it moved, retrain, approve against the champion, "
+    "register and redeploy."
+)
 
 
 class MonitoringOutputs(NamedTuple):
@@ -41,27 +53,49 @@ class MonitoringOutputs(NamedTuple):
 def build_continuous_training_pipeline(
     image: str = DEFAULT_IMAGE, target: str = PORTABLE
 ) -> Any:
-    """Builds the continuous-training pipeline with every step running in ``image``.
+    """Builds the continuous-training pipeline: its steps, then the ``notify`` step.
+
+    It takes the parameters of :func:`build_continuous_training_steps` plus
+    ``notify_url``, and returns nothing (KFP takes no outputs from inside an
+    ``ExitHandler``).
 
     Args:
         image: The component image (a compile-time setting).
         target: ``portable`` or ``kfp`` (see :mod:`mlops_suite.pipelines.platform`).
 
     Returns:
-        The KFP pipeline.
+        The KFP pipeline, ready to compile.
+    """
+    return with_notification(
+        build_continuous_training_steps(image, target),
+        name=PIPELINE_NAME,
+        description=f"{DESCRIPTION} Tell a webhook how the run ended.",
+        components=build_components(image),
+        place=partial(on_target, target),
+    )
+
+
+@lru_cache(maxsize=8)
+def build_continuous_training_steps(
+    image: str = DEFAULT_IMAGE, target: str = PORTABLE
+) -> Any:
+    """Builds the continuous-training steps, with every step running in ``image``.
+
+    ``mlops run continuous-training`` runs them with ``kfp.local`` and reads their
+    outputs.
+
+    Args:
+        image: The component image (a compile-time setting).
+        target: ``portable`` or ``kfp`` (see :mod:`mlops_suite.pipelines.platform`).
+
+    Returns:
+        The KFP pipeline, whose outputs are :class:`MonitoringOutputs`.
     """
     c = build_components(image)
-    training = build_training_pipeline(image, target)
+    training = build_training_steps(image, target)
     place = partial(on_target, target)
 
-    @dsl.pipeline(
-        name=PIPELINE_NAME,
-        description=(
-            "Check the latest window of served data for drift (and decay, with "
-            "labels) against the champion; when it moved, retrain, approve against "
-            "the champion, register and redeploy."
-        ),
-    )
+    @dsl.pipeline(name=STEPS_NAME, description=DESCRIPTION)
     def continuous_training(
         current_uri: str,
         training_data_uri: str,

@@ -10,6 +10,11 @@ train ─ evaluate (metrics, permutation importance) ─ infra-validate ─ appr
 With ``approval=manual`` an approved candidate is registered as the pending
 ``challenger`` and is not deployed: a person approves it with
 ``mlops registry approve``.
+
+The published pipeline (:func:`build_training_pipeline`) runs these steps
+(:func:`build_training_steps`) inside a ``dsl.ExitHandler`` whose ``notify`` step tells
+the ``notify_url`` webhook how the run ended (see
+:mod:`mlops_suite.pipelines.notifying`).
 """
 
 from functools import lru_cache, partial
@@ -18,9 +23,16 @@ from typing import Any, NamedTuple
 from kfp import dsl
 
 from mlops_suite.components.factory import DEFAULT_IMAGE, build_components
+from mlops_suite.pipelines.notifying import with_notification
 from mlops_suite.pipelines.platform import PORTABLE, on_target
 
 PIPELINE_NAME = "mlops-training"
+STEPS_NAME = f"{PIPELINE_NAME}-steps"
+DESCRIPTION = (
+    "Ingest, profile, validate and split a tabular dataset; tune, train and evaluate "
+    "a scikit-learn model; approve it against thresholds and the champion; register "
+    "it with its lineage."
+)
 
 # Applied to whichever metrics the task has (ROC AUC for classification, R² for
 # regression); override per run with the thresholds_json parameter.
@@ -43,7 +55,10 @@ class TrainingOutputs(NamedTuple):
 
 @lru_cache(maxsize=8)
 def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) -> Any:
-    """Builds the training pipeline with every step running in ``image``.
+    """Builds the training pipeline: its steps, then the ``notify`` exit step.
+
+    It takes the parameters of :func:`build_training_steps` plus ``notify_url``, and
+    returns nothing (KFP takes no outputs from inside an ``ExitHandler``).
 
     Args:
         image: The component image (a compile-time setting).
@@ -53,19 +68,35 @@ def build_training_pipeline(image: str = DEFAULT_IMAGE, target: str = PORTABLE) 
             :func:`~mlops_suite.pipelines.platform.on_target`).
 
     Returns:
-        The KFP pipeline, ready to compile or to run with ``kfp.local``.
+        The KFP pipeline, ready to compile.
+    """
+    return with_notification(
+        build_training_steps(image, target),
+        name=PIPELINE_NAME,
+        description=f"{DESCRIPTION} Tell a webhook how the run ended.",
+        components=build_components(image),
+        place=partial(on_target, target),
+    )
+
+
+@lru_cache(maxsize=8)
+def build_training_steps(image: str = DEFAULT_IMAGE, target: str = PORTABLE) -> Any:
+    """Builds the training pipeline's steps, with every step running in ``image``.
+
+    ``mlops run training`` runs them with ``kfp.local`` and reads their outputs; the
+    continuous-training pipeline nests them.
+
+    Args:
+        image: The component image (a compile-time setting).
+        target: ``portable`` or ``kfp``, as for :func:`build_training_pipeline`.
+
+    Returns:
+        The KFP pipeline, whose outputs are :class:`TrainingOutputs`.
     """
     c = build_components(image)
     place = partial(on_target, target)
 
-    @dsl.pipeline(
-        name=PIPELINE_NAME,
-        description=(
-            "Ingest, profile, validate and split a tabular dataset; tune, train and "
-            "evaluate a scikit-learn model; approve it against thresholds and the "
-            "champion; register it with its lineage."
-        ),
-    )
+    @dsl.pipeline(name=STEPS_NAME, description=DESCRIPTION)
     def training(
         data_uri: str,
         label: str,

@@ -1,9 +1,11 @@
-"""Fixtures shared by every test tier: small tables a test can reason about."""
+"""Fixtures shared by every test tier: small tables a test can reason about, and a
+webhook on 127.0.0.1 for the run-end notifications."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,3 +94,12 @@ def _logging_state() -> dict[str, tuple[list[logging.Handler], int]]:
 
 def _pytest_owns(handler: logging.Handler) -> bool:
     return type(handler).__module__.startswith("_pytest")
+
+
+@pytest.fixture
+def webhook() -> Iterator[Any]:
+    """A webhook on 127.0.0.1 (``tests/support/webhook_receiver.py``), stopped after."""
+    from webhook_receiver import receiving
+
+    with receiving() as receiver:
+        yield receiver

@@ -129,3 +129,28 @@ def registered(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             )
         version = champion.version
     return version, registry.metadata(args.model_name, version)
+
+
+def add_notify_url(parser: argparse.ArgumentParser, when: str) -> None:
+    """Adds ``--notify-url URL``, refused unless it is http(s).
+
+    Args:
+        parser: The command's parser.
+        when: When the webhook hears from the run, for the help text.
+    """
+    parser.add_argument(
+        "--notify-url",
+        type=_notify_url,
+        metavar="URL",
+        help=f"a webhook (http or https) to POST a JSON message to {when}",
+    )
+
+
+def _notify_url(text: str) -> str:
+    """A ``--notify-url`` flag, refused in one sentence unless it is http(s)."""
+    from mlops_suite.notification import check_notify_url
+
+    try:
+        return check_notify_url(text)
+    except MlopsError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlops_suite.cli.arguments import registered
+from mlops_suite.cli.arguments import add_notify_url, registered
 from mlops_suite.cli.parser import Commands
 from mlops_suite.errors import MlopsError
 
@@ -106,9 +106,22 @@ def add_submit(commands: Commands) -> None:
         metavar="KEY=VALUE",
         help="a pipeline parameter; repeat for more",
     )
+    add_notify_url(submit, _NOTIFY_WHEN)
     submit.add_argument("--wait", action="store_true", help="wait for the run to end")
     submit.add_argument("--no-cache", action="store_true", help="turn step caching off")
     submit.set_defaults(handler=_submit)
+
+
+# The pipelines' exit step sends it; the same as --param notify_url=URL.
+_NOTIFY_WHEN = "when each run ends (the notify_url parameter)"
+
+
+def _param_items(args: argparse.Namespace) -> list[str]:
+    """The ``KEY=VALUE`` parameters, ``--notify-url`` among them when given."""
+    items = list(args.param)
+    if args.notify_url:
+        items.append(f"notify_url={args.notify_url}")
+    return items
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -116,7 +129,7 @@ def _submit(args: argparse.Namespace) -> int:
     from mlops_suite.ops.spec import parse_params, read_pipeline_spec
     from mlops_suite.ops.vertex_backend import submit_vertex
 
-    params = parse_params(args.param, read_pipeline_spec(args.file))
+    params = parse_params(_param_items(args), read_pipeline_spec(args.file))
     if args.target == "kfp":
         _require(args, "--target kfp", "host")
         result = submit_kfp(
@@ -197,6 +210,7 @@ def add_schedule(commands: Commands) -> None:
     schedule.add_argument("--api-endpoint", help="Vertex: another API endpoint (REST)")
     schedule.add_argument("--max-concurrency", type=int, default=1)
     schedule.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    add_notify_url(schedule, _NOTIFY_WHEN)
     schedule.set_defaults(handler=_schedule)
 
 
@@ -215,7 +229,7 @@ def _schedule(args: argparse.Namespace) -> int:
             compiled = compile_all(Path(scratch), image=args.image)
             wanted = "continuous-training" + ("-kfp" if args.target == "kfp" else "")
             spec_path = next(path for path in compiled if path.stem == wanted)
-        params = parse_params(args.param, read_pipeline_spec(spec_path))
+        params = parse_params(_param_items(args), read_pipeline_spec(spec_path))
         if args.target == "kfp":
             _require(args, "--target kfp", "host")
             result = schedule_kfp(

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlops_suite.cli.arguments import absolute
+from mlops_suite.cli.arguments import absolute, add_notify_url
 from mlops_suite.cli.parser import Commands
+
+_NOTIFY_WHEN = "when the run ends, succeeded or failed (Slack-compatible)"
 
 
 def add_run(commands: Commands) -> None:
@@ -60,6 +62,7 @@ def add_run(commands: Commands) -> None:
         help="tolerated relative drop against the champion (default 0.01)",
     )
     _add_approval(training)
+    add_notify_url(training, _NOTIFY_WHEN)
     training.set_defaults(handler=_run_training)
 
     ct = runs.add_parser(
@@ -83,6 +86,7 @@ def add_run(commands: Commands) -> None:
     )
     ct.add_argument("--pipeline-root", default=".mlops/pipeline-root")
     _add_approval(ct)
+    add_notify_url(ct, _NOTIFY_WHEN)
     ct.set_defaults(handler=_run_continuous_training)
 
 
@@ -133,6 +137,7 @@ def _run_training(args: argparse.Namespace) -> int:
         thresholds=args.thresholds,
         max_regression=args.max_regression,
         approval=args.approval,
+        notify_url=args.notify_url,
     )
     print(outcome.summary())
     return 0
@@ -156,6 +161,7 @@ def _run_continuous_training(args: argparse.Namespace) -> int:
         drift_thresholds=args.drift_thresholds,
         approval=args.approval,
         intended_use=args.intended_use,
+        notify_url=args.notify_url,
     )
     print(outcome.summary())
     return 0

@@ -37,6 +37,10 @@ def compile_all(
 
     Returns:
         The written files.
+
+    Raises:
+        NotifyUrlError: A ``notify_url`` default is not an http(s) URL; nothing is
+            written.
     """
     from mlops_suite.pipelines.batch_scoring import build_batch_scoring_pipeline
     from mlops_suite.pipelines.continuous_training import (
@@ -45,6 +49,11 @@ def compile_all(
     from mlops_suite.pipelines.training import build_training_pipeline
 
     chosen = image or DEFAULT_IMAGE
+    if isinstance((defaults or {}).get("notify_url"), str):
+        from mlops_suite.notification import check_notify_url
+
+        # A compiled-in webhook that is not http(s) would leave every run unheard.
+        check_notify_url((defaults or {})["notify_url"])
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

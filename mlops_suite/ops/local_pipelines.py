@@ -5,6 +5,11 @@ the model name before anything runs, run the pipeline with
 :func:`mlops_suite.ops.local_run.run_locally` (every step its own process) and read
 what it reports (``approved``/``retrain``, ``reason``, ``version``, ``new_version``),
 so the outcome names the version registered, or why none was.
+
+Given a ``notify_url``, they tell that webhook how the run ended, succeeded or failed,
+with the message the pipelines' exit step sends (:mod:`mlops_suite.notification`): the
+steps run here without the pipeline's ``dsl.ExitHandler``, whose steps could not
+return the outputs the summary reads, so the runner sends it itself.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_suite import notification
+from mlops_suite.notification import RunEnd, check_notify_url
+
 if TYPE_CHECKING:
-    from mlops_suite.ops.local_run import LocalRun
+    from mlops_suite.ops.local_run import LocalRun, PipelineRunError
     from mlops_suite.registry import ModelRegistry
 
 
@@ -30,12 +38,20 @@ class PipelineOutcome:
         run: The run's outputs, reports and log.
         pending: The version the run registered as the pending challenger (manual
             approval), waiting for a person; else None.
+        decision: What the run decided, one of
+            :data:`mlops_suite.notification.DECISIONS`.
+        reason: Why, in the words of the step that decided.
+        version: The version the run registered, or found the candidate identical
+            to; else None.
     """
 
     message: str
     new_champion: int | None
     run: LocalRun
     pending: int | None = None
+    decision: str = ""
+    reason: str = ""
+    version: int | None = None
 
     def summary(self) -> str:
         """The message, then where the run left its reports, outputs and log."""
@@ -67,6 +83,7 @@ def run_training(
     max_regression: float | None = None,
     approval: str = "auto",
     intended_use: str | None = None,
+    notify_url: str | None = None,
 ) -> PipelineOutcome:
     """Runs the training pipeline locally: train, evaluate, approve and register.
 
@@ -90,15 +107,17 @@ def run_training(
         approval: ``auto`` (an approved model becomes champion) or ``manual`` (it
             becomes the pending challenger and waits for a person).
         intended_use: What the model is for, written into its model card.
+        notify_url: A webhook (http or https) told how the run ended; None or empty
+            for none.
 
     Returns:
         The outcome: the version registered, or why none was.
 
     Raises:
         MlopsError: A step stopped the run; the message is the step's sentence.
+            Before any step runs: a bad model name, approval mode or notify URL.
     """
-    from mlops_suite.ops.local_run import run_locally
-    from mlops_suite.pipelines.training import build_training_pipeline
+    from mlops_suite.pipelines.training import PIPELINE_NAME, build_training_steps
     from mlops_suite.registry import (
         ModelRegistry,
         check_approval_mode,
@@ -107,6 +126,7 @@ def run_training(
 
     validate_model_name(model_name)
     check_approval_mode(approval)
+    notice = _Notice(check_notify_url(notify_url or ""), PIPELINE_NAME, model_name)
     registry = ModelRegistry(registry_uri)
     arguments: dict[str, Any] = {
         "data_uri": data_uri,
@@ -127,7 +147,7 @@ def run_training(
         arguments["thresholds_json"] = json.dumps(thresholds, sort_keys=True)
     if max_regression is not None:
         arguments["max_regression"] = max_regression
-    run = run_locally(build_training_pipeline(), arguments, pipeline_root=pipeline_root)
+    run = notice.run(build_training_steps(), arguments, pipeline_root)
     reason = str(run.outputs.get("reason", "")).strip()
     version = int(run.outputs.get("version") or 0)
     new = version if run.outputs.get("new_version") else None
@@ -137,17 +157,31 @@ def run_training(
         champion = registry.champion(model_name)
         stays = f"champion stays v{champion.version}" if champion else "no champion yet"
         message = f"{reason} Nothing registered; {stays}."
+        decision = notification.REJECTED
     elif pending is not None:
         message = f"{reason} {_waits_for_a_person(registry, model_name, pending)}"
+        decision = notification.PENDING_APPROVAL
     elif new is not None:
         where = registry.version_uri(model_name, new)
         message = f"{reason} Registered {model_name} v{new} at {where}."
+        decision = notification.APPROVED
     else:
         message = (
             f"{reason} No new version: the model is byte-identical to "
             f"champion v{version}."
         )
-    return PipelineOutcome(message, new_champion=new, run=run, pending=pending)
+        decision = notification.UNCHANGED
+    outcome = PipelineOutcome(
+        message,
+        new_champion=new,
+        run=run,
+        pending=pending,
+        decision=decision,
+        reason=reason,
+        version=version or None,
+    )
+    notice.ended(outcome)
+    return outcome
 
 
 def run_continuous_training(
@@ -164,6 +198,7 @@ def run_continuous_training(
     drift_thresholds: Mapping[str, Any] | None = None,
     approval: str = "auto",
     intended_use: str | None = None,
+    notify_url: str | None = None,
 ) -> PipelineOutcome:
     """Runs continuous training locally: check drift and decay, retrain if it moved.
 
@@ -180,16 +215,19 @@ def run_continuous_training(
         drift_thresholds: Drift thresholds; the defaults when None or empty.
         approval: ``auto`` or ``manual``, as for :func:`run_training`.
         intended_use: What a retrained model is for, written into its model card.
+        notify_url: A webhook (http or https) told how the run ended; None or empty
+            for none.
 
     Returns:
         The outcome: why the run retrained or not, and the new champion if any.
 
     Raises:
         MlopsError: A step stopped the run; the message is the step's sentence.
+            Before any step runs: a bad model name, approval mode or notify URL.
     """
-    from mlops_suite.ops.local_run import run_locally
     from mlops_suite.pipelines.continuous_training import (
-        build_continuous_training_pipeline,
+        PIPELINE_NAME,
+        build_continuous_training_steps,
     )
     from mlops_suite.registry import (
         ModelRegistry,
@@ -199,6 +237,7 @@ def run_continuous_training(
 
     validate_model_name(model_name)
     check_approval_mode(approval)
+    notice = _Notice(check_notify_url(notify_url or ""), PIPELINE_NAME, model_name)
     arguments: dict[str, Any] = {
         "current_uri": current_uri,
         "training_data_uri": training_data_uri,
@@ -214,25 +253,28 @@ def run_continuous_training(
         "approval": approval,
         "intended_use": intended_use or "",
     }
-    run = run_locally(
-        build_continuous_training_pipeline(), arguments, pipeline_root=pipeline_root
-    )
+    run = notice.run(build_continuous_training_steps(), arguments, pipeline_root)
     version = int(run.outputs.get("version") or 0)
     new = version if run.outputs.get("new_version") else None
     pending, new = (new, None) if approval == "manual" else (None, new)
-    lines = [str(run.outputs.get("reason", "")).strip()]
+    reason = str(run.outputs.get("reason", "")).strip()
+    lines = [reason]
+    decision = notification.NOT_RETRAINED
     if run.outputs.get("retrain"):
         if pending is not None:
             registry = ModelRegistry(registry_uri)
             waits = _waits_for_a_person(registry, model_name, pending)
             lines.append(f"Retrained: {waits}")
+            decision = notification.PENDING_APPROVAL
         elif new is not None:
             lines.append(f"Retrained: {model_name} v{new} is the new champion.")
+            decision = notification.APPROVED
         elif version:
             lines.append(
                 "Retrained: the candidate is byte-identical to champion "
                 f"v{version}; no new version."
             )
+            decision = notification.UNCHANGED
         else:
             champion = ModelRegistry(registry_uri).champion(model_name)
             stays = f"v{champion.version}" if champion else "none"
@@ -240,7 +282,84 @@ def run_continuous_training(
                 "Retrained, but the candidate was not approved; "
                 f"champion stays {stays}."
             )
-    return PipelineOutcome("\n".join(lines), new_champion=new, run=run, pending=pending)
+            decision = notification.REJECTED
+    outcome = PipelineOutcome(
+        "\n".join(lines),
+        new_champion=new,
+        run=run,
+        pending=pending,
+        decision=decision,
+        reason=" ".join(lines),
+        version=version or None,
+    )
+    notice.ended(outcome)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Notice:
+    """Runs the steps and tells ``url`` how the run ended (nothing when it is empty).
+
+    The message is the one the pipelines' exit step sends; the run id is the run's
+    folder (kfp.local's name for the run), and a failure names the first step that
+    failed, from the step log.
+    """
+
+    url: str
+    pipeline: str
+    model_name: str
+
+    def run(
+        self, steps: Any, arguments: dict[str, Any], pipeline_root: Path
+    ) -> LocalRun:
+        """Runs ``steps``; when a step fails, notifies, then raises as before."""
+        from mlops_suite.ops.local_run import PipelineRunError, run_locally
+
+        try:
+            return run_locally(steps, arguments, pipeline_root=pipeline_root)
+        except PipelineRunError as error:
+            self._failed(error)
+            raise
+
+    def ended(self, outcome: PipelineOutcome) -> None:
+        """Notifies how a run that went through ended: its decision and reports."""
+        if not self.url:
+            return
+        run = outcome.run
+        reports = (*(str(path) for path in run.reports()), str(run.log_path))
+        end = RunEnd(
+            pipeline=self.pipeline,
+            run_id=_run_id(run.run_dir, run.log_path),
+            status=notification.SUCCEEDED,
+            decision=outcome.decision,
+            reason=outcome.reason,
+            model_name=self.model_name,
+            version=outcome.version,
+            reports=reports,
+        )
+        notification.send(self.url, end.message())
+
+    def _failed(self, error: PipelineRunError) -> None:
+        if not self.url:
+            return
+        end = RunEnd(
+            pipeline=self.pipeline,
+            run_id=_run_id(error.run_dir, error.log_path),
+            status=notification.FAILED,
+            decision=notification.NO_DECISION,
+            reason=str(error),
+            model_name=self.model_name,
+            failed_step=error.failed_step,
+            reports=(str(error.log_path),) if error.log_path else (),
+        )
+        notification.send(self.url, end.message())
+
+
+def _run_id(run_dir: Path | None, log_path: Path | None) -> str:
+    """A local run's id: the folder kfp.local named for it, else its log's name."""
+    if run_dir is not None:
+        return run_dir.name
+    return log_path.stem if log_path is not None else "local"
 
 
 def _waits_for_a_person(registry: ModelRegistry, name: str, version: int) -> str:

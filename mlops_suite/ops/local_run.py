@@ -30,7 +30,26 @@ _SKIPPED = re.compile(r"Skipping conditional task ([\w-]+)")
 
 
 class PipelineRunError(MlopsError):
-    """A local pipeline run stopped at a failed step."""
+    """A local pipeline run stopped at a failed step.
+
+    Attributes:
+        failed_step: The first step that failed, from the step log, if one did.
+        log_path: The file holding every step's full log.
+        run_dir: The folder holding the steps' outputs, if the run made one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed_step: str | None = None,
+        log_path: Path | None = None,
+        run_dir: Path | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failed_step = failed_step
+        self.log_path = log_path
+        self.run_dir = run_dir
 
 
 @dataclass
@@ -169,24 +188,34 @@ def run_locally(
                 warnings.filterwarnings("ignore", message=".*non-Python base image.*")
                 task = pipeline(**arguments)
         except Exception as error:  # kfp.local raises RuntimeError on a failed step
-            if step_log.step_errors:
-                raise PipelineRunError(step_log.step_errors[-1]) from None
             failed = [name for name, status in step_log.steps if status != "SUCCESS"]
             where = f"step {failed[-1]!r}" if failed else "the pipeline"
+            message = f"{where} failed ({_first_line(error)}); the full log is "
+            message += str(log_path)
+            if step_log.step_errors:
+                message = step_log.step_errors[-1]
+            # The innermost failure finishes first; the groups holding it follow.
             raise PipelineRunError(
-                f"{where} failed ({_first_line(error)}); the full log is {log_path}"
+                message,
+                failed_step=failed[0] if failed else None,
+                log_path=log_path,
+                run_dir=_new_run_dir(pipeline_root, earlier),
             ) from None
         finally:
             builtins.print = original_print
             _release_log_handlers(step_log, terminal)
-    # kfp.local writes each run under <pipeline_root>/<pipeline-name>-<timestamp>/.
-    new = [p for p in pipeline_root.iterdir() if p.is_dir() and p not in earlier]
     return LocalRun(
         outputs=dict(task.outputs),
         log_path=log_path,
         steps=step_log.steps,
-        run_dir=max(new, key=lambda p: p.stat().st_mtime) if new else None,
+        run_dir=_new_run_dir(pipeline_root, earlier),
     )
+
+
+def _new_run_dir(pipeline_root: Path, earlier: set[Path]) -> Path | None:
+    """The run's folder: kfp.local writes <pipeline_root>/<pipeline-name>-<time>/."""
+    new = [p for p in pipeline_root.iterdir() if p.is_dir() and p not in earlier]
+    return max(new, key=lambda p: p.stat().st_mtime) if new else None
 
 
 def _release_log_handlers(step_log: _StepLog, terminal: Any) -> None:

@@ -141,6 +141,7 @@ def parse_params(items: Sequence[str], spec: Mapping[str, Any]) -> dict[str, Any
         ParameterError: An item is not ``KEY=VALUE``, names a parameter the pipeline
             does not declare, repeats one, or has a value of the wrong type.
         ModelNameError: ``model_name`` breaks the model-name rule.
+        NotifyUrlError: ``notify_url`` is not an http(s) URL.
     """
     definitions = parameter_definitions(spec)
     values: dict[str, Any] = {}
@@ -163,7 +164,19 @@ def parse_params(items: Sequence[str], spec: Mapping[str, Any]) -> dict[str, Any
         # Refused here, before a run starts, rather than after registration when
         # the InferenceService name turns out too long to deploy.
         validate_model_name(values["model_name"])
+    _check_notify_url(values)
     return values
+
+
+def _check_notify_url(values: Mapping[str, Any]) -> None:
+    """Refuse a ``notify_url`` that is not http(s) before a run starts.
+
+    The exit step would only log it and send nothing: the run would end unheard.
+    """
+    if isinstance(values.get("notify_url"), str):
+        from mlops_suite.notification import check_notify_url
+
+        check_notify_url(values["notify_url"])
 
 
 def _example_param(definitions: Mapping[str, Any]) -> str:
@@ -256,6 +269,7 @@ def check_params(
     Raises:
         ParameterError: A name is unknown, a value has the wrong type, or a parameter
             without a default is missing.
+        NotifyUrlError: ``notify_url`` is not an http(s) URL.
     """
     definitions = parameter_definitions(spec)
     checked: dict[str, Any] = {}
@@ -275,6 +289,7 @@ def check_params(
             f"Pipeline {pipeline_name(spec)} needs a value for {', '.join(missing)} "
             "(pass KEY=VALUE)."
         )
+    _check_notify_url(checked)
     return checked
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from kfp import dsl, local
 from kfp.dsl import Artifact, Dataset, Model
+from webhook_receiver import WebhookReceiver
 
 from mlops_suite.artifacts import (
     BLESSING_FILE,
@@ -451,3 +452,47 @@ def test_export_onnx_records_the_export_once(
         metrics = json.loads((step / "executor_output.json").read_text())
         logged = metrics["artifacts"]["export"]["artifacts"][0]["metadata"]
         assert logged["created"] == created and logged["sha256"] == record["sha256"]
+
+
+def guarded(source_uri: str, notify_url: str, registry_uri: str) -> Any:
+    """A pipeline whose one step (ingesting ``source_uri``) sits in an ExitHandler."""
+
+    @dsl.pipeline(name="guarded")
+    def pipeline():  # KFP would read "-> None" as an output type
+        notified = C.notify(
+            notify_url=notify_url,
+            pipeline_name="guarded",
+            pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            registry_uri=registry_uri,
+            model_name="penguins",
+        )
+        with dsl.ExitHandler(notified):
+            C.ingest_data(source_uri=source_uri)
+
+    return pipeline
+
+
+def test_notify_runs_as_the_exit_step_however_the_steps_end(
+    root: Path, tmp_path: Path, penguins: pd.DataFrame, webhook: WebhookReceiver
+) -> None:
+    """kfp.local runs an ExitHandler's exit step with the steps' final status."""
+    registry_uri = str(tmp_path / "registry")
+    source = tmp_path / "penguins.csv"
+    penguins.to_csv(source, index=False)
+
+    guarded(str(source), webhook.url, registry_uri)()
+    with pytest.raises(RuntimeError, match="ingest-data"):
+        guarded(str(tmp_path / "missing.csv"), webhook.url, registry_uri)()
+
+    succeeded, failed = webhook.messages
+    # Nothing was registered by that run, and the registry says so.
+    assert (succeeded["status"], succeeded["decision"]) == (
+        "succeeded",
+        "not-registered",
+    )
+    assert succeeded["pipeline"] == "guarded" and succeeded["run_id"]
+    # kfp.local's final status names the exit handler's group, not the failed step:
+    # `mlops run` names it from its step log instead.
+    assert (failed["status"], failed["decision"]) == ("failed", "none")
+    assert failed["failed_step"] is None
+    assert failed["reason"] == "Task exit-handler-1 failed."

@@ -1,7 +1,8 @@
 """run_locally without a whole pipeline: what ``mlops run`` shows and raises.
 
-A stand-in pipeline writes the log lines kfp.local writes (formatted by kfp.local's own
-helpers, colours included) and fails the way kfp.local fails, so the progress lines, the
+A stand-in pipeline (``tests/support/stand_in_pipeline.py``) writes the log lines
+kfp.local writes (formatted by kfp.local's own helpers, colours included) and fails the
+way kfp.local fails, so the progress lines, the
 one-sentence errors, the log file and the run's outputs are checked in milliseconds.
 The real pipelines run through it in the slow tier (``mlops run`` in tests/pipelines).
 """
@@ -10,66 +11,15 @@ from __future__ import annotations
 
 import builtins
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from kfp.local import logging_utils, status
+from stand_in_pipeline import StandIn, finished, skipped, started
 
 from mlops_suite.errors import ERROR_MARKER
 from mlops_suite.ops.local_run import LocalRun, PipelineRunError, run_locally
-
-
-def started(task: str) -> str:
-    return (
-        f"12:00:00.000 - INFO - Executing task {logging_utils.format_task_name(task)}"
-    )
-
-
-def finished(task: str, ok: bool = True) -> str:
-    outcome = status.Status.SUCCESS if ok else status.Status.FAILURE
-    return (
-        f"12:00:01.000 - INFO - Task {logging_utils.format_task_name(task)} "
-        f"finished with status {logging_utils.format_status(outcome)}"
-    )
-
-
-def skipped(task: str) -> str:
-    return (
-        f"12:00:02.000 - INFO - Skipping conditional task {task} "
-        "(condition evaluated to False)"
-    )
-
-
-class StandIn:
-    """A pipeline function that logs ``lines`` to stdout, then fails or returns.
-
-    Attributes:
-        received: The arguments of the last call.
-    """
-
-    def __init__(
-        self,
-        lines: list[str],
-        *,
-        error: Exception | None = None,
-        outputs: dict[str, Any] | None = None,
-        make: Callable[[], None] | None = None,
-    ) -> None:
-        self.lines, self.error, self.outputs, self.make = lines, error, outputs, make
-        self.received: dict[str, Any] = {}
-
-    def __call__(self, **arguments: Any) -> Any:
-        self.received = arguments
-        for line in self.lines:
-            print(line)
-        if self.make is not None:
-            self.make()
-        if self.error is not None:
-            raise self.error
-        return SimpleNamespace(outputs=self.outputs or {})
 
 
 def run(pipeline: Any, root: Path, **arguments: Any) -> tuple[LocalRun, list[str]]:
@@ -191,6 +141,33 @@ def test_a_step_without_a_sentence_is_named_with_the_log_file(tmp_path: Path) ->
         "step 'train-model' failed (Pipeline 'training' finished with status "
         f"FAILURE. Inner task failed: 'train-model'.); the full log is {log}"
     )
+
+
+def test_a_failure_names_the_first_step_that_failed_its_log_and_folder(
+    tmp_path: Path,
+) -> None:
+    """What a run-end notification needs: the innermost failure finishes first."""
+    root = tmp_path / "root"
+    run_folder = root / "mlops-training-steps-2024-05-01"
+    pipeline = StandIn(
+        [
+            started("ingest-data"),
+            finished("ingest-data"),
+            started("train-model"),
+            f"{ERROR_MARKER}train_model: label 'species' has 1 class.",
+            finished("train-model", ok=False),
+            finished("condition-branches-1", ok=False),
+        ],
+        error=RuntimeError("failed"),
+        make=lambda: run_folder.mkdir(parents=True),
+    )
+
+    with pytest.raises(PipelineRunError) as info:
+        run(pipeline, root)
+
+    assert info.value.failed_step == "train-model"
+    (log,) = root.glob("run-*.log")
+    assert info.value.log_path == log and info.value.run_dir == run_folder
 
 
 def test_a_failure_before_any_step_names_the_pipeline(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Tier 4: bad input stops ``mlops run training`` with one clear sentence and no change.
 
 Every case runs the real pipeline locally; each must exit 1, print one sentence on
-stderr that names what is wrong (the file or the column), show no traceback, and leave
-the registry untouched.
+stderr that names what is wrong (the file or the column), show no traceback, leave
+the registry untouched, and tell the run's webhook which step failed and why.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from webhook_receiver import WebhookReceiver
 
 from mlops_suite.cli import main
 from mlops_suite.data.schema import infer_schema
@@ -113,12 +114,16 @@ CASES: dict[str, tuple[Callable[[Path, pd.DataFrame], tuple[Path, list[str]]], s
 }
 
 
+STEPS = {"ingest-data", "profile-data", "validate-data", "split-data", "train-model"}
+
+
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_bad_input_stops_with_one_sentence_and_registers_nothing(
     case: str,
     tmp_path: Path,
     penguins: pd.DataFrame,
     capsys: pytest.CaptureFixture[str],
+    webhook: WebhookReceiver,
 ) -> None:
     make, named = CASES[case]
     data, extra = make(tmp_path, penguins.copy())
@@ -137,6 +142,8 @@ def test_bad_input_stops_with_one_sentence_and_registers_nothing(
             str(registry),
             "--pipeline-root",
             str(tmp_path / "root"),
+            "--notify-url",
+            webhook.url,
             *extra,
         ]
     )
@@ -147,3 +154,9 @@ def test_bad_input_stops_with_one_sentence_and_registers_nothing(
     assert "Traceback" not in err
     assert named in err, err
     assert not (registry / "penguins").exists()
+    # The webhook hears of the failure: the step that stopped the run, and why.
+    (message,) = webhook.messages
+    assert (message["status"], message["decision"]) == ("failed", "none")
+    assert message["failed_step"] in STEPS, message
+    assert message["reason"] == err.removeprefix("mlops: error: ")
+    assert f"failed at step {message['failed_step']}." in message["text"]

@@ -57,7 +57,7 @@ def test_training_pipeline_wires_tuning_approval_and_registration(
     # Trials fan out in parallel and registration only runs on approval.
     assert "parameterIterator" in text
     assert "approve-model-Output" in text
-    dag_tasks = spec["root"]["dag"]["tasks"]
+    dag_tasks = spec["components"]["comp-mlops-training-steps"]["dag"]["tasks"]
     assert {"ingest-data", "profile-data", "validate-data", "split-data"} <= set(
         dag_tasks
     )
@@ -121,7 +121,8 @@ def test_continuous_training_passes_every_training_parameter_on(
     continuous = read_pipeline_spec(compiled["continuous-training"])
     given = training["root"]["inputDefinitions"]["parameters"]
     taken = continuous["root"]["inputDefinitions"]["parameters"]
-    branch = continuous["root"]["dag"]["tasks"]["condition-branches-1"]
+    steps = continuous["components"]["comp-mlops-continuous-training-steps"]
+    branch = steps["dag"]["tasks"]["condition-branches-1"]
     passed_on = branch["inputs"]["parameters"]
     for name, definition in given.items():
         own = "training_data_uri" if name == "data_uri" else name
@@ -130,13 +131,56 @@ def test_continuous_training_passes_every_training_parameter_on(
         assert {key: taken[own].get(key) for key in kept} == {
             key: definition.get(key) for key in kept
         }, f"{own}'s type or default differs"
-        assert f"pipelinechannel--{own}" in passed_on, f"{own} is not passed on"
+        # Continuous training's own exit step notifies: one message per run.
+        if name != "notify_url":
+            assert f"pipelinechannel--{own}" in passed_on, f"{own} is not passed on"
+    assert "pipelinechannel--notify_url" not in passed_on
 
 
 def test_both_pipelines_report_the_version_they_registered(
     compiled: dict[str, Path],
 ) -> None:
+    """The steps return it (``mlops run`` reads it); an ExitHandler lets nothing out."""
     for name in ("training", "continuous-training"):
-        outputs = read_pipeline_spec(compiled[name])["root"]["outputDefinitions"]
+        spec = read_pipeline_spec(compiled[name])
+        assert "outputDefinitions" not in spec["root"]
+        steps = spec["components"][f"comp-mlops-{name}-steps"]
+        outputs = steps["outputDefinitions"]
         assert outputs["parameters"]["version"] == {"parameterType": "NUMBER_INTEGER"}
         assert outputs["parameters"]["new_version"] == {"parameterType": "BOOLEAN"}
+
+
+def test_both_pipelines_notify_when_their_steps_end_however_they_end(
+    compiled: dict[str, Path],
+) -> None:
+    for name in ("training", "continuous-training", "training-kfp"):
+        spec = read_pipeline_spec(compiled[name])
+        tasks = spec["root"]["dag"]["tasks"]
+        assert set(tasks) == {"exit-handler-1", "notify"}, name
+        guarded = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+        assert list(guarded) == [f"{spec['pipelineInfo']['name']}-steps"]
+        notify = tasks["notify"]
+        assert notify["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+        inputs = notify["inputs"]["parameters"]
+        assert inputs["status"] == {
+            "taskFinalStatus": {"producerTask": "exit-handler-1"}
+        }
+        assert inputs["notify_url"] == {"componentInputParameter": "notify_url"}
+        assert inputs["pipeline_run_id"]["runtimeValue"]["constant"] == (
+            "{{$.pipeline_job_uuid}}"
+        )
+        assert "cachingOptions" in notify and not notify["cachingOptions"]
+        notify_url = spec["root"]["inputDefinitions"]["parameters"]["notify_url"]
+        assert notify_url["defaultValue"] == ""
+    # The exit step reads the registry's history: on KFP it gets the store's keys.
+    documents = list(yaml.safe_load_all(compiled["training-kfp"].read_text()))
+    executors = documents[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert "exec-notify" in executors
+
+
+def test_a_notify_url_default_that_is_not_http_is_refused(tmp_path: Path) -> None:
+    from mlops_suite.notification import NotifyUrlError
+
+    with pytest.raises(NotifyUrlError, match=r"^notify URL 'ftp://hooks\.example'"):
+        compile_all(tmp_path / "out", defaults={"notify_url": "ftp://hooks.example"})
+    assert not (tmp_path / "out").exists()

@@ -13,9 +13,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+from webhook_receiver import receiving
 
 from mlops_suite.cli import main
 from mlops_suite.demo import penguins_csv
@@ -54,23 +56,38 @@ def sha256(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo_registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """Two identical runs of the demo; returns the folder and what each printed."""
+def demo_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, list[str], list[Any]]:
+    """Two identical runs of the demo, each telling a webhook on 127.0.0.1 how it
+    ended; returns the folder, what each printed and the messages."""
     tmp = tmp_path_factory.mktemp("demo")
     printed = []
-    for _ in range(2):
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            code = run_training(
-                tmp,
-                penguins_csv(),
-                "--slice-column",
-                "island",
-                "--intended-use",
-                "Tell penguin species apart in the Palmer demo.",
-            )
-        assert code == 0
-        printed.append(out.getvalue())
+    with receiving() as webhook:
+        for _ in range(2):
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                code = run_training(
+                    tmp,
+                    penguins_csv(),
+                    "--slice-column",
+                    "island",
+                    "--intended-use",
+                    "Tell penguin species apart in the Palmer demo.",
+                    "--notify-url",
+                    f"{webhook.url}/hook",
+                )
+            assert code == 0
+            printed.append(out.getvalue())
+    return tmp, printed, webhook.messages
+
+
+@pytest.fixture(scope="module")
+def demo_registry(
+    demo_runs: tuple[Path, list[str], list[Any]],
+) -> tuple[Path, list[str]]:
+    """Two identical runs of the demo; returns the folder and what each printed."""
+    tmp, printed, _ = demo_runs
     return tmp, printed
 
 
@@ -121,6 +138,30 @@ def test_second_identical_run_adds_no_version(
     assert sorted(p.name for p in model_dir.iterdir() if p.name.startswith("v")) == [
         "v1"
     ]
+
+
+def test_each_run_tells_the_webhook_how_it_ended(
+    demo_runs: tuple[Path, list[str], list[Any]],
+) -> None:
+    tmp, _, messages = demo_runs
+    first, second = messages
+    assert (first["status"], first["decision"], first["version"]) == (
+        "succeeded",
+        "approved",
+        1,
+    )
+    assert first["pipeline"] == "mlops-training"
+    assert first["reason"].startswith("Approved")
+    assert first["text"].startswith(
+        f"mlops-training run {first['run_id']} succeeded: penguins v1 is the new "
+        "champion."
+    )
+    # The run's own folder, and reports a person can open.
+    assert (tmp / "root" / first["run_id"]).is_dir()
+    assert any(path.endswith("evaluate-model/report") for path in first["reports"])
+    assert all(Path(path).exists() for path in first["reports"])
+    assert (second["decision"], second["version"]) == ("unchanged", 1)
+    assert second["run_id"] != first["run_id"]
 
 
 def test_registered_model_loads_like_kserve_sklearn_runtime(

@@ -172,7 +172,7 @@ class PerformanceCheck:
         ]
         fallen = [m for m in judged if m.name in self.fallen]
         shown = fallen or judged
-        text = ", ".join(_describe(m, realized) for m in shown)
+        text = ", ".join(_describe(m, realized, band=bool(fallen)) for m in shown)
         if fallen:
             return f"{kind} {text}"
         return f"{kind} performance holds ({text})"
@@ -193,7 +193,7 @@ class PerformanceCheck:
         }
 
 
-def _describe(metric: MetricCheck, realized: bool) -> str:
+def _describe(metric: MetricCheck, realized: bool, *, band: bool) -> str:
     value = metric.realized if realized else metric.estimated
     threshold = metric.realized_threshold if realized else metric.estimated_threshold
     assert value is not None and threshold is not None
@@ -203,7 +203,7 @@ def _describe(metric: MetricCheck, realized: bool) -> str:
     else:
         relation = ">" if past else "<="
     text = f"{metric.name} {value:.3f} {relation} threshold {threshold:.3f}"
-    if not realized and metric.lower is not None and metric.upper is not None:
+    if band and not realized and metric.lower is not None and metric.upper is not None:
         text += f" (band {metric.lower:.3f}-{metric.upper:.3f})"
     return text
 

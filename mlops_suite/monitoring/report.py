@@ -63,8 +63,8 @@ def render_drift_html(
     Args:
         report: A :class:`DriftReport` or its :meth:`~DriftReport.to_dict` output.
         title: The page heading.
-        preface: HTML fragments shown after the summary, before the tables (the
-            retraining decision puts its verdict and performance there).
+        preface: HTML fragments shown before the drift summary (the retraining
+            decision puts its verdict and performance there).
 
     Returns:
         The HTML document.
@@ -94,6 +94,7 @@ def render_drift_html(
         f'<p class="sub">reference: {html.escape(result.reference)} '
         f"({result.rows_reference:,} rows) · current: {html.escape(result.current)} "
         f"({result.rows_current:,} rows)</p>",
+        *preface,
         f"<p>{verdict}" + (f": {html.escape(listed)}" if drifted else "") + "</p>",
     ]
     if result.ignored:
@@ -101,7 +102,6 @@ def render_drift_html(
             f'<p class="sub">not compared (ignore_features): '
             f"{html.escape(', '.join(result.ignored))}</p>"
         )
-    parts += list(preface)
     if result.prediction is not None:
         parts += ["<h2>Prediction</h2>", _table([result.prediction], None)]
         parts.append(_section(result.prediction))

@@ -49,7 +49,7 @@ def render_decision_markdown(decision: RetrainingDecision) -> str:
                 cells.append("n/a" if weight is None else f"{weight:.4f}")
             cells.append("yes" if result.drifted else "no")
             lines.append("| " + " | ".join(cells) + " |")
-        for sentence in _feature_notes(decision):
+        for sentence in _feature_notes(decision, ignored=True):
             lines += ["", sentence]
     return "\n".join(lines) + "\n"
 
@@ -72,7 +72,8 @@ def render_decision_html(decision: RetrainingDecision) -> str:
     ]
     if decision.performance is not None:
         head += _performance_html(decision.performance, decision)
-    head += [f"<p>{html.escape(s)}</p>" for s in _feature_notes(decision)]
+    notes = _feature_notes(decision, ignored=decision.drift is None)
+    head += [f"<p>{html.escape(sentence)}</p>" for sentence in notes]
     if decision.drift is None:
         return (
             '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
@@ -170,11 +171,12 @@ def _performance_html(
     return parts
 
 
-def _feature_notes(decision: RetrainingDecision) -> list[str]:
-    """Sentences on the features left out, and those whose drift does not count."""
+def _feature_notes(decision: RetrainingDecision, *, ignored: bool) -> list[str]:
+    """Sentences on the features left out (with ``ignored``; the drift page says so
+    itself), and those whose drift does not count."""
     notes = []
     drift = decision.drift
-    if drift is not None and drift.ignored:
+    if ignored and drift is not None and drift.ignored:
         notes.append(f"Not compared (ignore_features): {', '.join(drift.ignored)}.")
     if decision.negligible:
         moved = drift.drifted_features if drift is not None else []
@@ -187,7 +189,8 @@ def _feature_notes(decision: RetrainingDecision) -> list[str]:
                 f"{', '.join(drifted)} drifted, which alone does not call for "
                 "retraining."
                 if drifted
-                else "their drift alone would not call for retraining."
+                else f"{'its' if len(decision.negligible) == 1 else 'their'} drift "
+                "alone would not call for retraining."
             )
         )
     return notes

@@ -11,7 +11,7 @@ has run, and returns what it found; the caller decides what an exit status means
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from mlops_suite.explanation import importance_of
 from mlops_suite.monitoring.drift import detect_drift
 from mlops_suite.monitoring.drift_report import DriftReport
 from mlops_suite.monitoring.report import render_drift_html
+from mlops_suite.monitoring.thresholds import load_thresholds
 
 if TYPE_CHECKING:
     from mlops_suite.monitoring.chunking import Chunking
@@ -79,6 +80,8 @@ class MonitorResult:
             )
         if self.decay is not None:
             lines.append(self.decay.summary())
+        if self.drift.ignored:
+            lines.append(f"Not compared: {', '.join(self.drift.ignored)}.")
         drifted = self.drift.drifted_by_importance
         count = len(self.drift.features)
         if drifted:
@@ -100,6 +103,7 @@ def monitor(
     labels: str | None = None,
     label_column: str = "label",
     max_drop: float = 0.05,
+    ignore_features: Sequence[str] = (),
 ) -> MonitorResult:
     """Compares current data with a reference and writes the reports.
 
@@ -118,6 +122,8 @@ def monitor(
             ``label_column``); needs ``metadata``. None skips the decay check.
         label_column: The labels' column.
         max_drop: The relative metric drop that counts as decay.
+        ignore_features: Columns never compared, besides those the thresholds
+            file ignores.
 
     Returns:
         What drifted or decayed, and where the reports are.
@@ -130,7 +136,8 @@ def monitor(
     profile, features, version = _reference(reference, metadata)
     if labels and metadata is None:
         raise MlopsError("--labels needs --registry and --model-name for the metrics")
-    drift = detect_drift(profile, current, thresholds=thresholds, features=features)
+    limits = load_thresholds(thresholds).with_settings(ignore=ignore_features)
+    drift = detect_drift(profile, current, thresholds=limits, features=features)
     drift = replace(drift, importance=importance_of(version))
     decay = None
     if labels and metadata is not None:
@@ -190,6 +197,7 @@ def monitor_timeline(
     thresholds: str | None = None,
     labels: str | None = None,
     label_column: str = "label",
+    ignore_features: Sequence[str] = (),
 ) -> TimelineResult:
     """Judges the current data chunk by chunk and writes ``monitoring.json``/``.html``.
 
@@ -205,6 +213,8 @@ def monitor_timeline(
         thresholds: A JSON file of drift thresholds; the defaults when None.
         labels: Ground truth for the logged predictions; needs ``model``.
         label_column: The labels' column.
+        ignore_features: Columns never compared, besides those the thresholds
+            file ignores.
 
     Returns:
         The timeline, and where its reports are.
@@ -234,7 +244,7 @@ def monitor_timeline(
         statistics=profile,
         model=model,
         features=features,
-        thresholds=thresholds,
+        thresholds=load_thresholds(thresholds).with_settings(ignore=ignore_features),
         labels=labels,
         label_column=label_column,
         reference_label=(

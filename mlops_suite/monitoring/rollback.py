@@ -347,3 +347,47 @@ def _number(value: Any) -> float | None:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def roll_back_after_run(
+    decision: Mapping[str, Any],
+    registered_version: int,
+    registry_uri: str,
+    model_name: str,
+    current: Any,
+    labels: Any,
+    *,
+    actor: str,
+    label_column: str = "label",
+) -> RollbackResult:
+    """The continuous-training step: roll back after a refused retraining, if better.
+
+    Args:
+        decision: The retraining decision (``drift.json``): whether it retrained,
+            whether performance fell, and the champion it judged.
+        registered_version: The nested training run's ``version``: 0 when it did
+            not retrain or its candidate was not approved.
+        registry_uri: The model registry.
+        model_name: The registered model's name.
+        current: The latest window (as for :func:`roll_back_if_better`).
+        labels: Its ground truth; None or empty: nothing is done.
+        actor: The pipeline run id.
+        label_column: The labels' column.
+
+    Returns:
+        What was done, or why nothing was.
+    """
+    if not decision.get("retrain"):
+        return RollbackResult(False, "No rollback: the run did not retrain.")
+    judged = decision.get("champion_version")
+    return roll_back_if_better(
+        registry_uri,
+        model_name,
+        current,
+        labels,
+        candidate_rejected=registered_version == 0,
+        performance_fell=bool(decision.get("performance_fell")),
+        actor=actor,
+        label_column=label_column,
+        decided_on=int(judged) if judged is not None else None,
+    )

@@ -308,3 +308,40 @@ def _number(value: Any, source: str, where: str) -> float:
             "equal to 0"
         )
     return float(value)
+
+
+def split_names(text: str) -> list[str]:
+    """Column names given as one comma-separated text (``year,id``).
+
+    Args:
+        text: The names, separated by commas; spaces around them are dropped.
+
+    Returns:
+        The names, in order; empty for an empty text.
+    """
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def parse_performance_thresholds(text: str) -> dict[str, float]:
+    """Performance thresholds given as a JSON object text (``{"accuracy": 0.85}``).
+
+    Args:
+        text: The JSON object; empty for none.
+
+    Returns:
+        Metric -> threshold, checked as in a thresholds file.
+
+    Raises:
+        MlopsError: The text is not a JSON object of known metrics and numbers.
+    """
+    if not (text or "").strip():
+        return {}
+    source = "the performance thresholds"
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise MlopsError(
+            f"{source} are not valid JSON ({exc}); expected an object such as "
+            '{"accuracy": 0.85}'
+        ) from None
+    return _performance(payload, source)

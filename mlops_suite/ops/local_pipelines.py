@@ -10,7 +10,7 @@ so the outcome names the version registered, or why none was.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,8 +164,10 @@ def run_continuous_training(
     drift_thresholds: Mapping[str, Any] | None = None,
     approval: str = "auto",
     intended_use: str | None = None,
+    ignore_features: Sequence[str] = (),
+    performance_thresholds: Mapping[str, Any] | None = None,
 ) -> PipelineOutcome:
-    """Runs continuous training locally: check drift and decay, retrain if it moved.
+    """Runs continuous training locally: judge the champion, retrain if it fell.
 
     Args:
         current_uri: The latest window: a Parquet file or folder, or a CSV file.
@@ -177,9 +179,11 @@ def run_continuous_training(
         labels_uri: Ground truth for the logged predictions (decay), if any.
         label_column: The labels' column.
         force: Retrain whatever the data says.
-        drift_thresholds: Drift thresholds; the defaults when None or empty.
+        drift_thresholds: Monitoring thresholds; the defaults when None or empty.
         approval: ``auto`` or ``manual``, as for :func:`run_training`.
         intended_use: What a retrained model is for, written into its model card.
+        ignore_features: Columns never compared for drift.
+        performance_thresholds: A threshold per metric, e.g. ``{"accuracy": 0.85}``.
 
     Returns:
         The outcome: why the run retrained or not, and the new champion if any.
@@ -213,6 +217,12 @@ def run_continuous_training(
         else "",
         "approval": approval,
         "intended_use": intended_use or "",
+        "ignore_features": ",".join(ignore_features),
+        "performance_thresholds_json": json.dumps(
+            performance_thresholds, sort_keys=True
+        )
+        if performance_thresholds
+        else "",
     }
     run = run_locally(
         build_continuous_training_pipeline(), arguments, pipeline_root=pipeline_root
@@ -233,6 +243,11 @@ def run_continuous_training(
                 "Retrained: the candidate is byte-identical to champion "
                 f"v{version}; no new version."
             )
+        elif run.outputs.get("rolled_back"):
+            lines.append(
+                "Retrained, but the candidate was not approved. "
+                + str(run.outputs.get("rollback", "")).strip()
+            )
         else:
             champion = ModelRegistry(registry_uri).champion(model_name)
             stays = f"v{champion.version}" if champion else "none"
@@ -240,6 +255,8 @@ def run_continuous_training(
                 "Retrained, but the candidate was not approved; "
                 f"champion stays {stays}."
             )
+            if labels_uri:
+                lines.append(str(run.outputs.get("rollback", "")).strip())
     return PipelineOutcome("\n".join(lines), new_champion=new, run=run, pending=pending)
 
 

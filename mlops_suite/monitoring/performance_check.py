@@ -6,8 +6,13 @@ accuracy, macro F1 and ROC AUC estimated from its calibrated probabilities
 (confidence-based performance estimation, :mod:`.estimation`), and, for rows whose
 label was joined, the realized metrics. Each is judged against its threshold: the
 one the user set, else the one derived from the performance reference recorded at
-registration (the lower of the reference mean minus three sampling errors and the
-approval minimum, see :mod:`.performance_reference`), for the rows it stands on.
+registration: the lower of the reference mean minus three standard deviations of
+its chunks' performance and the approval minimum (:mod:`.performance_reference`).
+The deviation is the reference chunks' own, scaled up for a window smaller than a
+reference chunk but never down for a larger one: a window of many rows would
+otherwise be held to a band narrower than the estimate's calibration error and the
+reference's own uncertainty (a near-perfect model, evaluated on a few dozen rows,
+would "fall" on unchanged data).
 
 The truth beats an estimate: with at least
 :data:`~.chunk_performance.MIN_LABELLED_ROWS` labelled rows and a threshold to judge
@@ -250,6 +255,12 @@ def check_performance(
     estimates = expected.estimates() if expected is not None else {}
     realized = tally.realized(task)
     reference = model.reference
+    # Rows a threshold is derived for: never more than a reference chunk's.
+    ceiling = reference.chunk_rows if reference is not None else None
+
+    def judged(rows: int) -> int:
+        return min(rows, ceiling) if ceiling else rows
+
     metrics = {}
     for name in MONITORED[task]:
         estimate = estimates.get(name)
@@ -262,13 +273,13 @@ def check_performance(
             lower=lower,
             upper=upper,
             estimated_threshold=(
-                metric_threshold(reference, thresholds, name, tally.scored)
+                metric_threshold(reference, thresholds, name, judged(tally.scored))
                 if estimate is not None
                 else None
             ),
             realized=value,
             realized_threshold=(
-                metric_threshold(reference, thresholds, name, tally.labelled)
+                metric_threshold(reference, thresholds, name, judged(tally.labelled))
                 if value is not None
                 else None
             ),

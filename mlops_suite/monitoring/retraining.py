@@ -8,7 +8,8 @@ The continuous-training loop asks of the latest window of served data, in order:
    the one the user set (``performance`` in the thresholds file, or the
    ``performance_thresholds`` argument), else the one derived from the performance
    reference recorded at registration: the lower of the reference mean minus three
-   sampling errors and the approval minimum. A version registered without a
+   standard deviations of its chunks' performance and the approval minimum (see
+   :mod:`.performance_check`). A version registered without a
    reference falls back, with labels, to the decay check (a relative drop against
    the metrics recorded at approval). A regressor's performance is not estimated.
 2. **Has the data moved in features that matter?** Drift against the training

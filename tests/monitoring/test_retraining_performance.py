@@ -227,3 +227,21 @@ def test_a_regressor_is_judged_on_realized_metrics_and_drift_only(
     labelled = decide_retraining(registry, "mass", logged, labels=truth)
     assert labelled.retrain and labelled.decided_by == "realized_performance"
     assert labelled.reason.startswith("Retrain: realized rmse")
+
+
+def test_the_threshold_is_the_reference_chunks_spread_never_narrower(
+    registry: str, world_model: WorldModel
+) -> None:
+    # A window ten reference chunks long is held to one chunk's spread (the
+    # estimate's calibration error does not shrink with the rows); a window smaller
+    # than a chunk gets a wider one.
+    reference = world_model.reference
+    for rows, judged in ((3000, reference.chunk_rows), (100, 100)):
+        logged = world_model.serve(make_world(rows, 47))
+        decision = decide_retraining(registry, "world", logged)
+        assert decision.performance is not None
+        accuracy = decision.performance.metrics["accuracy"]
+        assert accuracy.estimated_threshold == pytest.approx(
+            reference.threshold("accuracy", judged)
+        )
+    assert reference.threshold("accuracy", 100) < reference.threshold("accuracy", 300)

@@ -44,6 +44,7 @@ from mlops_suite.monitoring.thresholds import (
     DEFAULT_MIN_IMPORTANCE,
     MISSING_RATE,
     UNSEEN_SHARE,
+    DriftThresholds,
     load_thresholds,
 )
 from mlops_suite.registry import ModelRegistry
@@ -192,7 +193,7 @@ def _decide(
     model_name: str,
     current: Any,
     *,
-    limits: Any,
+    limits: DriftThresholds,
     labels: Any,
     label_column: str,
     max_metric_drop: float,
@@ -262,7 +263,9 @@ def _decide(
     notes = [_harmless(harmless, importance or {})] if harmless else []
     if reasons:
         if judged and not fell:
-            notes.append(judged)
+            notes.append(
+                "no decay beyond the thresholds" if judged == _NO_DECAY else judged
+            )
         reason = f"Retrain: {'; '.join(reasons + notes)} ({where})."
     else:
         if not drift.drifted_features:

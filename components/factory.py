@@ -74,6 +74,7 @@ class Components:
     export_onnx: Any
     deploy_model: Any
     detect_drift: Any
+    roll_back_champion: Any
     batch_predict: Any
     notify: Any
 
@@ -112,6 +113,7 @@ def build_components(image: str = DEFAULT_IMAGE) -> Components:
         export_onnx=component(export.export_onnx),
         deploy_model=component(deployment.deploy_model),
         detect_drift=component(monitoring.detect_drift),
+        roll_back_champion=component(monitoring.roll_back_champion),
         batch_predict=component(scoring.batch_predict),
         notify=component(notification.notify),
     )

@@ -53,3 +53,33 @@ def importance_of(metadata: Mapping[str, Any] | None) -> dict[str, float] | None
     explanation = (metadata or {}).get(EXPLANATION_KEY)
     rows = ranked_importance(explanation if isinstance(explanation, Mapping) else None)
     return {name: mean for name, mean, _ in rows} or None
+
+
+def negligible_features(
+    importance: Mapping[str, float] | None, min_share: float
+) -> list[str]:
+    """The features the model does not rely on, by their permutation importance.
+
+    A feature is negligible when shuffling it does not hurt the model (mean
+    importance at most 0) or its importance is below ``min_share`` of the total of
+    the positive ones: a pure-noise column, or a ``year`` the model learned nothing
+    from. Importance is a drop of the primary metric, so shares compare features
+    whatever the metric's unit (ROC AUC, or RMSE in the label's unit).
+
+    Args:
+        importance: ``{feature: mean}`` (:func:`importance_of`), or None.
+        min_share: The share of the total importance (0 to 1) below which a
+            feature is negligible.
+
+    Returns:
+        The negligible features, in the order given; empty without importance, so
+        a version that records none treats every feature as one it relies on.
+    """
+    if not importance:
+        return []
+    total = sum(max(float(mean), 0.0) for mean in importance.values())
+    return [
+        name
+        for name, mean in importance.items()
+        if mean <= 0 or (total > 0 and mean / total < min_share)
+    ]

@@ -52,6 +52,7 @@ REJECTED = "rejected"  # the gate did not approve the candidate
 UNCHANGED = "unchanged"  # the candidate is identical to the champion: no new version
 NOT_RETRAINED = "not-retrained"  # continuous training: the data did not move
 NOT_REGISTERED = "not-registered"  # exit step: the run registered no version
+ROLLED_BACK = "rolled-back"  # refused candidate; the previous champion is back
 NO_DECISION = "none"  # the run failed before it decided
 DECISIONS = (
     APPROVED,
@@ -60,6 +61,7 @@ DECISIONS = (
     UNCHANGED,
     NOT_RETRAINED,
     NOT_REGISTERED,
+    ROLLED_BACK,
     NO_DECISION,
 )
 
@@ -242,7 +244,8 @@ def run_end_from_history(
     """How a run ended, from its final status and the registry events it recorded.
 
     The registration step records a ``registered`` event whose actor is the run id
-    and whose reason is the gate's; a run that registered nothing (rejected, identical
+    and whose reason is the gate's, and the rollback step a ``rolled-back`` one with
+    both scores; a run that registered nothing (rejected, identical
     to the champion, or not retrained) left no event, so its decision is
     ``not-registered`` and its steps' reports say why.
 
@@ -260,6 +263,7 @@ def run_end_from_history(
         The run's end.
     """
     from mlops_suite.registry.history import PENDING, REGISTERED
+    from mlops_suite.registry.history import ROLLED_BACK as ROLLED_BACK_EVENT
 
     ran = partial(RunEnd, pipeline=pipeline, run_id=run_id, model_name=model_name)
     reports = (job,) if job else ()
@@ -273,6 +277,16 @@ def run_end_from_history(
             decision=NO_DECISION,
             reason=reason,
             failed_step=failed_step_of(error_message),
+            reports=reports,
+        )
+    events = list(events)
+    rolled = [e for e in events if e.actor == run_id and e.event == ROLLED_BACK_EVENT]
+    if rolled:
+        return ran(
+            status=SUCCEEDED,
+            decision=ROLLED_BACK,
+            reason=rolled[-1].reason,
+            version=rolled[-1].version,
             reports=reports,
         )
     mine = [e for e in events if e.actor == run_id and e.event == REGISTERED]

@@ -1,14 +1,17 @@
 """The continuous-training pipeline: monitor, and retrain and redeploy when data moves.
 
 ```
-detect_drift (latest window vs the champion's training profile; decay with labels)
+detect_drift (the champion's performance, estimated or realized, then drift of the
+              features it relies on)
   └─ dsl.If(retrain) ─ training pipeline (nested): ... approve against the champion
                        ─ register ─ (deploy) canary ─ promote
+roll_back_champion (performance fell, candidate refused, labels: the previous
+                    champion returns if it scores better on the labelled window)
 ```
 
-Each run leaves its decision and the reason in the ``decision`` (Markdown) and
-``report`` (HTML) artifacts of ``detect_drift``, and, when it retrained, the approval
-reason of the nested training run.
+Each run leaves its decision, the signal that decided and the reason in the
+``decision`` (Markdown) and ``report`` (HTML) artifacts of ``detect_drift``, and, when
+it retrained, the approval reason of the nested training run.
 
 The published pipeline (:func:`build_continuous_training_pipeline`) runs these steps
 (:func:`build_continuous_training_steps`) inside a ``dsl.ExitHandler`` whose ``notify``
@@ -29,9 +32,10 @@ from mlops_suite.pipelines.training import DEFAULT_THRESHOLDS, build_training_st
 PIPELINE_NAME = "mlops-continuous-training"
 STEPS_NAME = f"{PIPELINE_NAME}-steps"
 DESCRIPTION = (
-    "Check the latest window of served data for drift (and decay, with labels) "
-    "against the champion; when it moved, retrain, approve against the champion, "
-    "register and redeploy."
+    "Judge the champion on the latest window of served data: its performance "
+    "(estimated, or realized with labels), then drift of the features it relies on; "
+    "when it fell or moved, retrain, approve against the champion, register and "
+    "redeploy, or roll back."
 )
 
 
@@ -40,13 +44,17 @@ class MonitoringOutputs(NamedTuple):
 
     ``version`` is the champion's version after a retraining run, or with manual
     approval the pending challenger's (0 when it did not retrain or the candidate was
-    not approved), and ``new_version`` whether the run added it.
+    not approved), and ``new_version`` whether the run added it. ``rolled_back`` says
+    whether the previous champion became champion again, and ``rollback`` why or
+    why not.
     """
 
     retrain: bool
     reason: str
     version: int
     new_version: bool
+    rolled_back: bool
+    rollback: str
 
 
 @lru_cache(maxsize=8)
@@ -106,6 +114,8 @@ def build_continuous_training_steps(
         labels_uri: str = "",
         label_column: str = "label",
         force: bool = False,
+        ignore_features: str = "",
+        performance_thresholds_json: str = "",
         task: str = "",
         schema_uri: str = "",
         estimator: str = "",
@@ -131,7 +141,9 @@ def build_continuous_training_steps(
         log_storage: str = "",
         approval: str = "auto",
     ) -> MonitoringOutputs:
-        """Retrains, approves, registers and redeploys when the data has moved.
+        """Retrains, approves, registers and redeploys when the champion fell or the
+        data it relies on moved; rolls back when retraining fails and the previous
+        champion does better.
 
         Args:
             current_uri: The latest window of served data (Parquet batches of the
@@ -140,10 +152,16 @@ def build_continuous_training_steps(
             label: The column to predict.
             model_name: The registered model's name.
             registry_uri: The model registry.
-            drift_thresholds_json: Drift thresholds as JSON; empty for defaults.
-            labels_uri: Ground truth for logged predictions, for the decay check.
+            drift_thresholds_json: Monitoring thresholds as JSON (drift per
+                feature, ignore_features, performance, min_importance); empty for
+                defaults.
+            labels_uri: Ground truth for logged predictions: realized performance
+                decides, and a rollback can compare versions on it.
             label_column: The column of labels_uri holding the truth.
             force: Retrain whatever the data says.
+            ignore_features: Columns never compared, separated by commas (year,id).
+            performance_thresholds_json: A threshold per metric as JSON, e.g.
+                {"accuracy": 0.85}; empty for those of the performance reference.
             task: classification or regression; empty to infer it.
             schema_uri: A curated schema.json to validate the new data against;
                 empty to use the schema inferred from it.
@@ -184,6 +202,8 @@ def build_continuous_training_steps(
                 labels_uri=labels_uri,
                 label_column=label_column,
                 force=force,
+                ignore_features=ignore_features,
+                performance_thresholds_json=performance_thresholds_json,
             )
         )
         monitored.set_caching_options(False)
@@ -220,13 +240,30 @@ def build_continuous_training_steps(
             )
         with dsl.Else(name="no-retraining"):
             kept = c.skip_registration()
+        version = dsl.OneOf(trained.outputs["version"], kept.outputs["version"])
+        # Reads and may move the champion: never served from the cache.
+        rolled = place(
+            c.roll_back_champion(
+                decision=monitored.outputs["drift"],
+                version=version,
+                current_uri=current_uri,
+                labels_uri=labels_uri,
+                label_column=label_column,
+                registry_uri=registry_uri,
+                model_name=model_name,
+                pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            )
+        )
+        rolled.set_caching_options(False)
         return MonitoringOutputs(
             retrain=monitored.outputs["Output"],
             reason=monitored.outputs["reason"],
-            version=dsl.OneOf(trained.outputs["version"], kept.outputs["version"]),
+            version=version,
             new_version=dsl.OneOf(
                 trained.outputs["new_version"], kept.outputs["new_version"]
             ),
+            rolled_back=rolled.outputs["rolled_back"],
+            rollback=rolled.outputs["reason"],
         )
 
     return continuous_training

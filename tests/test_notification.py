@@ -241,6 +241,21 @@ def test_the_exit_step_reads_the_decision_of_its_own_run(tmp_path: Path) -> None
     assert second.reports == ("projects/p/locations/l/pipelineJobs/j",)
 
 
+def test_a_run_that_rolled_back_says_which_version_serves_and_why(
+    tmp_path: Path,
+) -> None:
+    registry = registry_with_runs(tmp_path)
+    registry.events.append(
+        "penguins", "rolled-back", version=1, actor="run-3",
+        reason="Rolled back: v1 roc_auc 0.93 > v2 0.71 on 120 labelled rows.",
+    )  # fmt: skip
+
+    end = end_of("run-3", registry)
+
+    assert (end.decision, end.version) == ("rolled-back", 1)
+    assert "v1 roc_auc 0.93 > v2 0.71" in end.text()
+
+
 def test_a_run_that_registered_nothing_says_so(tmp_path: Path) -> None:
     end = end_of("run-3", registry_with_runs(tmp_path))
 

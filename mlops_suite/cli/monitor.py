@@ -43,7 +43,13 @@ def add_monitor(commands: Commands) -> None:
     add_version_flags(monitor, "with --registry, the champion")
     monitor.add_argument("--current", required=True)
     monitor.add_argument("--report-dir", required=True)
-    monitor.add_argument("--thresholds", help="a JSON file of drift thresholds")
+    monitor.add_argument(
+        "--thresholds",
+        help="a JSON file of thresholds (drift, ignore_features, performance)",
+    )
+    monitor.add_argument(
+        "--ignore-features", help="columns never compared, e.g. year,id"
+    )
     monitor.add_argument("--fail-on-drift", action="store_true")
     monitor.add_argument(
         "--labels", help="ground truth for logged predictions: decay (needs --registry)"
@@ -74,6 +80,7 @@ def add_monitor(commands: Commands) -> None:
 
 def _monitor(args: argparse.Namespace) -> int:
     from mlops_suite.monitoring.monitor import monitor
+    from mlops_suite.monitoring.thresholds import split_names
 
     if args.registry and not args.model_name:
         raise MlopsError("--registry needs --model-name to find the model")
@@ -88,6 +95,7 @@ def _monitor(args: argparse.Namespace) -> int:
         labels=absolute(args.labels) if args.labels else None,
         label_column=args.label_column,
         max_drop=args.max_drop,
+        ignore_features=split_names(args.ignore_features or ""),
     )
     print(result.summary())
     print(f"mlops: report in {result.drift_html} and {result.drift_json}")
@@ -101,6 +109,7 @@ def _monitor_timeline(args: argparse.Namespace) -> int:
         from_metadata_file,
         from_registry,
     )
+    from mlops_suite.monitoring.thresholds import split_names
 
     if args.timestamp_column and not args.chunk_period:
         raise MlopsError("--timestamp-column goes with --chunk-period")
@@ -130,6 +139,7 @@ def _monitor_timeline(args: argparse.Namespace) -> int:
         thresholds=absolute(args.thresholds) if args.thresholds else None,
         labels=absolute(args.labels) if args.labels else None,
         label_column=args.label_column,
+        ignore_features=split_names(args.ignore_features or ""),
     )
     print(result.summary())
     print(f"mlops: report in {result.monitoring_html} and {result.monitoring_json}")

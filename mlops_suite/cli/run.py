@@ -67,7 +67,7 @@ def add_run(commands: Commands) -> None:
 
     ct = runs.add_parser(
         "continuous-training",
-        help="check the latest data for drift and decay; retrain when it moved",
+        help="judge the champion on the latest data; retrain when it fell or moved",
         description="Run the continuous-training pipeline with kfp.local.",
     )
     ct.add_argument(
@@ -77,9 +77,24 @@ def add_run(commands: Commands) -> None:
     ct.add_argument("--label", required=True)
     ct.add_argument("--model-name", required=True)
     ct.add_argument("--registry", required=True)
-    ct.add_argument("--labels", help="ground truth for logged predictions (decay)")
+    ct.add_argument(
+        "--labels",
+        help="ground truth for logged predictions: realized performance decides",
+    )
     ct.add_argument("--label-column", default="label", help="default: %(default)s")
-    ct.add_argument("--drift-thresholds", type=_json_object, help="thresholds as JSON")
+    ct.add_argument(
+        "--drift-thresholds",
+        type=_json_object,
+        help="monitoring thresholds as JSON (drift, ignore_features, performance)",
+    )
+    ct.add_argument(
+        "--ignore-features", help="columns never compared for drift, e.g. year,id"
+    )
+    ct.add_argument(
+        "--performance-thresholds",
+        type=_json_object,
+        help="a threshold per metric as JSON, e.g. '{\"accuracy\": 0.85}'",
+    )
     ct.add_argument("--force", action="store_true", help="retrain whatever the data")
     ct.add_argument(
         "--intended-use", help="what a retrained model is for (its model card)"
@@ -144,6 +159,7 @@ def _run_training(args: argparse.Namespace) -> int:
 
 
 def _run_continuous_training(args: argparse.Namespace) -> int:
+    from mlops_suite.monitoring.thresholds import split_names
     from mlops_suite.ops.local_pipelines import run_continuous_training
 
     pipeline_root = Path(args.pipeline_root).resolve()
@@ -162,6 +178,8 @@ def _run_continuous_training(args: argparse.Namespace) -> int:
         approval=args.approval,
         intended_use=args.intended_use,
         notify_url=args.notify_url,
+        ignore_features=split_names(args.ignore_features or ""),
+        performance_thresholds=args.performance_thresholds,
     )
     print(outcome.summary())
     return 0

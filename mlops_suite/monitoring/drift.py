@@ -130,7 +130,7 @@ def detect_drift(
             ``DriftThresholds`` (format in :mod:`.thresholds`).
         features: Columns to compare; default every reference column but the
             prediction column. Pass the model's features when the reference also
-            holds the label.
+            holds the label. Columns the thresholds ignore are left out.
         prediction_column: Name of the prediction column in the current data; its
             drift is reported when the reference has ``reference_prediction_column``.
         reference_prediction_column: Reference column the predictions are compared
@@ -184,7 +184,9 @@ def detect_drift(
         reference_parts = open_parts(reference, role="reference")
         reference_label = _source_label(reference, reference_parts)
         reference_names = reference_parts[0].names()
-    chosen = _chosen_features(features, reference_names, reference_prediction)
+    chosen, left_out = _chosen_features(
+        features, reference_names, reference_prediction, limits.ignored
+    )
     missing = [name for name in chosen if name not in reference_names]
     if missing:
         raise DataError(
@@ -265,24 +267,32 @@ def detect_drift(
         rows_current=rows_current,
         reference=reference_label,
         current=current_label,
+        ignored=left_out,
     )
 
 
 def _chosen_features(
-    features: Sequence[str] | None, reference_names: list[str], prediction: str
-) -> list[str]:
+    features: Sequence[str] | None,
+    reference_names: list[str],
+    prediction: str,
+    ignored: Sequence[str] = (),
+) -> tuple[list[str], tuple[str, ...]]:
+    """The columns to compare, and those of them the thresholds leave out."""
     if features is None:
         chosen = [name for name in reference_names if name != prediction]
     else:
         if isinstance(features, str):
             features = [features]
         chosen = list(dict.fromkeys(str(name) for name in features))
+    left_out = tuple(name for name in chosen if name in ignored)
+    chosen = [name for name in chosen if name not in ignored]
     if not chosen:
+        note = f" (ignored: {', '.join(ignored)})" if ignored else ""
         raise MlopsError(
             "no feature to compare; expected at least one column besides the "
-            f"prediction column '{prediction}'"
+            f"prediction column '{prediction}'{note}"
         )
-    return chosen
+    return chosen, left_out
 
 
 def _source_label(given: Any, parts: Sequence[Part]) -> str:

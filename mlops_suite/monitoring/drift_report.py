@@ -143,6 +143,8 @@ class DriftReport:
         current: What the current data was.
         importance: Each feature's mean permutation importance, when the model
             version compared with records one (``explanation`` in its metadata).
+        ignored: Columns left out of the comparison by the thresholds
+            (``ignore_features``).
     """
 
     features: Mapping[str, FeatureDrift]
@@ -152,6 +154,7 @@ class DriftReport:
     reference: str = ""
     current: str = ""
     importance: Mapping[str, float] | None = None
+    ignored: tuple[str, ...] = ()
 
     @property
     def drifted_features(self) -> list[str]:
@@ -200,6 +203,7 @@ class DriftReport:
             "reference": self.reference,
             "current": self.current,
             "importance": dict(self.importance) if self.importance else None,
+            "ignored_features": list(self.ignored),
         }
 
     @classmethod
@@ -221,4 +225,5 @@ class DriftReport:
             reference=str(payload.get("reference", "")),
             current=str(payload.get("current", "")),
             importance=payload.get("importance") or None,
+            ignored=tuple(payload.get("ignored_features") or ()),
         )

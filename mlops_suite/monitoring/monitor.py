@@ -15,7 +15,7 @@ positional instances, and what could not be paired is counted in the summary.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from mlops_suite.explanation import importance_of
 from mlops_suite.monitoring.drift import detect_drift
 from mlops_suite.monitoring.drift_report import DriftReport
 from mlops_suite.monitoring.report import render_drift_html
+from mlops_suite.monitoring.thresholds import load_thresholds
 
 if TYPE_CHECKING:
     from mlops_suite.monitoring.chunking import Chunking
@@ -87,6 +88,8 @@ class MonitorResult:
             )
         if self.decay is not None:
             lines.append(self.decay.summary())
+        if self.drift.ignored:
+            lines.append(f"Not compared: {', '.join(self.drift.ignored)}.")
         drifted = self.drift.drifted_by_importance
         count = len(self.drift.features)
         if drifted:
@@ -108,6 +111,7 @@ def monitor(
     labels: str | None = None,
     label_column: str = "label",
     max_drop: float = 0.05,
+    ignore_features: Sequence[str] = (),
 ) -> MonitorResult:
     """Compares current data with a reference and writes the reports.
 
@@ -127,6 +131,8 @@ def monitor(
             ``label_column``); needs ``metadata``. None skips the decay check.
         label_column: The labels' column.
         max_drop: The relative metric drop that counts as decay.
+        ignore_features: Columns never compared, besides those the thresholds
+            file ignores.
 
     Returns:
         What drifted or decayed, and where the reports are.
@@ -140,7 +146,8 @@ def monitor(
     if labels and metadata is None:
         raise MlopsError("--labels needs --registry and --model-name for the metrics")
     data = _current(current, version)
-    drift = detect_drift(profile, data, thresholds=thresholds, features=features)
+    limits = load_thresholds(thresholds).with_settings(ignore=ignore_features)
+    drift = detect_drift(profile, data, thresholds=limits, features=features)
     drift = replace(drift, importance=importance_of(version))
     decay = None
     if labels and metadata is not None:
@@ -205,6 +212,7 @@ def monitor_timeline(
     thresholds: str | None = None,
     labels: str | None = None,
     label_column: str = "label",
+    ignore_features: Sequence[str] = (),
 ) -> TimelineResult:
     """Judges the current data chunk by chunk and writes ``monitoring.json``/``.html``.
 
@@ -220,6 +228,8 @@ def monitor_timeline(
         thresholds: A JSON file of drift thresholds; the defaults when None.
         labels: Ground truth for the logged predictions; needs ``model``.
         label_column: The labels' column.
+        ignore_features: Columns never compared, besides those the thresholds
+            file ignores.
 
     Returns:
         The timeline, and where its reports are.
@@ -250,7 +260,7 @@ def monitor_timeline(
         statistics=profile,
         model=model,
         features=features,
-        thresholds=thresholds,
+        thresholds=load_thresholds(thresholds).with_settings(ignore=ignore_features),
         labels=labels,
         label_column=label_column,
         reference_label=(

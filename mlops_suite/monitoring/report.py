@@ -14,7 +14,7 @@ PNG, so the page opens from a KFP HTML artifact without fetching anything.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,10 @@ tr.drifted td{background:#fdecea}
 
 
 def render_drift_html(
-    report: DriftReport | Mapping[str, Any], *, title: str = "Data drift"
+    report: DriftReport | Mapping[str, Any],
+    *,
+    title: str = "Data drift",
+    preface: Sequence[str] = (),
 ) -> str:
     """Render a drift report as a self-contained HTML page.
 
@@ -60,6 +63,8 @@ def render_drift_html(
     Args:
         report: A :class:`DriftReport` or its :meth:`~DriftReport.to_dict` output.
         title: The page heading.
+        preface: HTML fragments shown before the drift summary (the retraining
+            decision puts its verdict and performance there).
 
     Returns:
         The HTML document.
@@ -89,8 +94,14 @@ def render_drift_html(
         f'<p class="sub">reference: {html.escape(result.reference)} '
         f"({result.rows_reference:,} rows) · current: {html.escape(result.current)} "
         f"({result.rows_current:,} rows)</p>",
+        *preface,
         f"<p>{verdict}" + (f": {html.escape(listed)}" if drifted else "") + "</p>",
     ]
+    if result.ignored:
+        parts.append(
+            f'<p class="sub">not compared (ignore_features): '
+            f"{html.escape(', '.join(result.ignored))}</p>"
+        )
     if result.prediction is not None:
         parts += ["<h2>Prediction</h2>", _table([result.prediction], None)]
         parts.append(_section(result.prediction))

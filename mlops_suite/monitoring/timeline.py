@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,10 @@ import pyarrow as pa
 
 from mlops_suite.artifacts import NUMERIC
 from mlops_suite.errors import DataError, MlopsError
-from mlops_suite.monitoring.chunk_performance import judge_performance
+from mlops_suite.monitoring.chunk_performance import (
+    PerformanceTally,
+    judge_performance,
+)
 from mlops_suite.monitoring.chunking import Chunking
 from mlops_suite.monitoring.drift import DEFAULT_BATCH_ROWS, check_current_columns
 from mlops_suite.monitoring.estimation import ExpectedConfusion
@@ -57,14 +60,10 @@ class _Chunk:
     """The running state of one chunk."""
 
     counters: dict[str, ColumnCounter]
-    expected: ExpectedConfusion | None
+    performance: PerformanceTally
     rows: int = 0
-    scored: int = 0
     first: int | None = None
     last: int = 0
-    truth: list[np.ndarray] = field(default_factory=list)
-    predicted: list[np.ndarray] = field(default_factory=list)
-    scores: list[np.ndarray] = field(default_factory=list)
 
 
 def build_timeline(
@@ -119,7 +118,11 @@ def build_timeline(
             if model is not None
             else [name for name in entries if name != prediction_column]
         )
-    chosen = list(dict.fromkeys(features))
+    chosen = limits.compared(dict.fromkeys(features))
+    if not chosen:
+        raise MlopsError(
+            f"no feature to compare; every one is ignored ({', '.join(limits.ignored)})"
+        )
     missing = [name for name in chosen if name not in entries]
     if missing:
         raise DataError(
@@ -165,7 +168,7 @@ def build_timeline(
             for name, profile in profiles.items()
         }
         expected = ExpectedConfusion(len(plan.classes)) if plan.estimate else None
-        return _Chunk(counters=counters, expected=expected)
+        return _Chunk(counters=counters, performance=PerformanceTally(expected))
 
     chunks: dict[int, _Chunk] = {}
     offset = 0
@@ -212,18 +215,15 @@ def build_timeline(
                 start=start,
                 end=end,
                 rows=chunk.rows,
-                scored_rows=chunk.scored,
-                labelled_rows=sum(len(t) for t in chunk.truth),
+                scored_rows=chunk.performance.scored,
+                labelled_rows=chunk.performance.labelled,
                 drift=drift,
                 performance=judge_performance(
                     plan.task,
                     model.reference if model is not None else None,
-                    chunk.expected,
-                    chunk.scored,
-                    chunk.truth,
-                    chunk.predicted,
-                    chunk.scores,
+                    chunk.performance,
                     estimated=plan.estimate,
+                    thresholds=limits.performance,
                 ),
             )
         )
@@ -281,26 +281,4 @@ def _add(
     first, last = offset + int(positions.min()), offset + int(positions.max())
     chunk.first = first if chunk.first is None else min(chunk.first, first)
     chunk.last = max(chunk.last, last)
-    ok = scored.ok[rows] if scored.ok is not None else None
-    if chunk.expected is not None and scored.scores is not None and ok is not None:
-        assert scored.calibrated is not None and scored.predicted is not None
-        chunk.expected.add(
-            scored.scores[rows][ok],
-            scored.calibrated[rows][ok],
-            scored.predicted[rows][ok],
-        )
-        chunk.scored += int(ok.sum())
-    if scored.truth is not None and scored.predicted is not None:
-        labelled = scored.truth[rows]
-        guessed = scored.predicted[rows]
-        if np.issubdtype(labelled.dtype, np.integer):  # class indices, -1 unknown
-            known = labelled >= 0
-        else:
-            known = np.isfinite(labelled) & np.isfinite(guessed)
-        if ok is not None:
-            known &= ok
-        if known.any():
-            chunk.truth.append(labelled[known])
-            chunk.predicted.append(guessed[known])
-            if scored.scores is not None:
-                chunk.scores.append(scored.scores[rows][known])
+    chunk.performance.add(scored, rows)

@@ -15,7 +15,7 @@ return the outputs the summary reads, so the runner sends it itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -199,8 +199,10 @@ def run_continuous_training(
     approval: str = "auto",
     intended_use: str | None = None,
     notify_url: str | None = None,
+    ignore_features: Sequence[str] = (),
+    performance_thresholds: Mapping[str, Any] | None = None,
 ) -> PipelineOutcome:
-    """Runs continuous training locally: check drift and decay, retrain if it moved.
+    """Runs continuous training locally: judge the champion, retrain if it fell.
 
     Args:
         current_uri: The latest window: a Parquet file or folder, or a CSV file.
@@ -212,11 +214,13 @@ def run_continuous_training(
         labels_uri: Ground truth for the logged predictions (decay), if any.
         label_column: The labels' column.
         force: Retrain whatever the data says.
-        drift_thresholds: Drift thresholds; the defaults when None or empty.
+        drift_thresholds: Monitoring thresholds; the defaults when None or empty.
         approval: ``auto`` or ``manual``, as for :func:`run_training`.
         intended_use: What a retrained model is for, written into its model card.
         notify_url: A webhook (http or https) told how the run ended; None or empty
             for none.
+        ignore_features: Columns never compared for drift.
+        performance_thresholds: A threshold per metric, e.g. ``{"accuracy": 0.85}``.
 
     Returns:
         The outcome: why the run retrained or not, and the new champion if any.
@@ -252,6 +256,12 @@ def run_continuous_training(
         else "",
         "approval": approval,
         "intended_use": intended_use or "",
+        "ignore_features": ",".join(ignore_features),
+        "performance_thresholds_json": json.dumps(
+            performance_thresholds, sort_keys=True
+        )
+        if performance_thresholds
+        else "",
     }
     run = notice.run(build_continuous_training_steps(), arguments, pipeline_root)
     version = int(run.outputs.get("version") or 0)
@@ -275,6 +285,12 @@ def run_continuous_training(
                 f"v{version}; no new version."
             )
             decision = notification.UNCHANGED
+        elif run.outputs.get("rolled_back"):
+            lines.append(
+                "Retrained, but the candidate was not approved. "
+                + str(run.outputs.get("rollback", "")).strip()
+            )
+            decision = notification.ROLLED_BACK
         else:
             champion = ModelRegistry(registry_uri).champion(model_name)
             stays = f"v{champion.version}" if champion else "none"
@@ -283,6 +299,8 @@ def run_continuous_training(
                 f"champion stays {stays}."
             )
             decision = notification.REJECTED
+            if labels_uri:
+                lines.append(str(run.outputs.get("rollback", "")).strip())
     outcome = PipelineOutcome(
         "\n".join(lines),
         new_champion=new,

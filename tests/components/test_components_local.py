@@ -374,6 +374,56 @@ def test_detect_drift_does_not_retrain_on_the_training_data(
     assert task.outputs["reason"].startswith("No retraining")
 
 
+def test_roll_back_champion_returns_the_better_previous_champion(
+    root: Path, tmp_path: Path
+) -> None:
+    from world import fit_world_model, make_world, register_world_model
+
+    registry = str(tmp_path / "registry")
+    register_world_model(registry, tmp_path / "v1", fit_world_model())
+    passing = fit_world_model(x2_weight=1.5)
+    register_world_model(registry, tmp_path / "v2", passing, x2_weight=1.5)
+    rows = make_world(1000, 60)  # the world as v1 learned it
+    logged = passing.serve(rows)
+    window = tmp_path / "window.parquet"
+    logged.to_parquet(window)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"request_id": logged["request_id"], "label": rows["label"]}).to_csv(
+        labels, index=False
+    )
+    decision = tmp_path / "decision"
+    decision.mkdir()
+    (decision / "drift.json").write_text(
+        json.dumps({"retrain": True, "performance_fell": True, "champion_version": 2})
+    )
+    common = {
+        "current_uri": str(window),
+        "label_column": "label",
+        "registry_uri": registry,
+        "model_name": "world",
+        "pipeline_run_id": "run-7",
+    }
+    inputs = {"decision": (decision, Artifact, {})}
+
+    # Without labels: nothing happens.
+    _, kept = run_step(
+        root, C.roll_back_champion, inputs, version=0, labels_uri="", **common
+    )
+    assert kept["rolled_back"] is False and kept["reason"].startswith("No rollback")
+
+    step, params = run_step(
+        root, C.roll_back_champion, inputs, version=0, labels_uri=str(labels), **common
+    )
+    assert params["rolled_back"] is True
+    assert params["reason"].startswith("Rolled back to v1")
+    recorded = json.loads((step / "rollback" / "rollback.json").read_text())
+    assert recorded["previous_version"] == 1 and recorded["metric"] == "roc_auc"
+    store = ModelRegistry(registry)
+    assert store.champion("world").version == 1  # type: ignore[union-attr]
+    last = store.events.read("world")[-1]
+    assert (last.event, last.actor) == ("rolled-back", "run-7")
+
+
 @pytest.fixture
 def fake_cluster(tmp_path: Path, data: dict[str, Any]) -> Iterator[k8s_fake.FakeKube]:
     """A Kubernetes API that reports the InferenceService Ready at a real V1 server."""

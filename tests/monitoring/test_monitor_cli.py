@@ -77,3 +77,18 @@ def test_a_missing_column_is_one_sentence_naming_it(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "income" in err
     assert not (tmp_path / "report" / "drift.json").exists()
+
+
+def test_ignore_features_leaves_a_column_out(
+    tmp_path: Path, reference: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    current = frame(np.random.default_rng(5), 20_000, shift=5.0)
+    code = monitor(
+        tmp_path, reference, current, "--ignore-features", "age", "--fail-on-drift"
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "report" / "drift.json").read_text())
+    assert set(report["features"]) == {"income", "plan"}
+    assert report["ignored_features"] == ["age"]
+    out = capsys.readouterr().out
+    assert "Not compared: age." in out and "No drift in 2 features." in out

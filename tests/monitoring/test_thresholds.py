@@ -1,4 +1,5 @@
-"""Thresholds: defaults, per-feature overrides from a dict or a JSON file."""
+"""Thresholds: defaults, per-feature overrides from a dict or a JSON file, columns
+left out, performance thresholds."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import pytest
 
 from mlops_suite.errors import MlopsError
 from mlops_suite.monitoring import DEFAULT_THRESHOLDS, detect_drift, load_thresholds
+from mlops_suite.monitoring.thresholds import (
+    parse_performance_thresholds,
+    split_names,
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +78,10 @@ def test_an_override_for_a_feature_not_compared_is_refused(frames):
         ({"default": {"psi": -1}}, "greater than or equal to 0"),
         ({"features": {"income": "high"}}, "'high'"),
         ({"features": {"income": {"linf": True}}}, "True"),
+        ({"ignore_features": "year"}, "'ignore_features' is 'year'"),
+        ({"performance": {"accuracy": 1.5}}, "'accuracy' is 1.5.*between 0 and 1"),
+        ({"performance": {"precision": 0.9}}, "unknown metric 'precision'"),
+        ({"min_importance": 2}, "'min_importance' is 2"),
     ],
 )
 def test_malformed_thresholds_are_one_clear_sentence(spec, message):
@@ -86,3 +95,34 @@ def test_an_unreadable_thresholds_file_names_the_file(tmp_path):
 
     with pytest.raises(MlopsError, match="thresholds.json"):
         load_thresholds(path)
+
+
+def test_ignored_features_are_not_compared(frames):
+    report = detect_drift(
+        *frames,
+        thresholds={"ignore_features": ["income"], "features": {"income": 0.3}},
+    )
+    assert "income" not in report.features and report.ignored == ("income",)
+    assert report.drifted_features == ["color"]
+    assert report.to_dict()["ignored_features"] == ["income"]
+    # Named through the argument too, added to those of the file.
+    limits = load_thresholds({"ignore_features": ["income"]}).with_settings(
+        ignore=["color", "not-a-column"]
+    )
+    assert detect_drift(*frames, thresholds=limits).drifted_features == []
+    with pytest.raises(MlopsError, match="no feature to compare"):
+        detect_drift(*frames, features=["income"], thresholds=limits)
+
+
+def test_performance_thresholds_from_the_file_and_the_argument():
+    limits = load_thresholds({"performance": {"accuracy": 0.8, "rmse": 12}})
+    assert limits.performance == {"accuracy": 0.8, "rmse": 12.0}
+    given = parse_performance_thresholds('{"accuracy": 0.9}')
+    assert limits.with_settings(performance=given).performance == {
+        "accuracy": 0.9,
+        "rmse": 12.0,
+    }
+    assert parse_performance_thresholds("") == {}
+    with pytest.raises(MlopsError, match="not valid JSON"):
+        parse_performance_thresholds("{accuracy")
+    assert split_names(" year, id ,") == ["year", "id"]

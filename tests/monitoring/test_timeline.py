@@ -319,3 +319,21 @@ def test_a_logged_prediction_the_model_cannot_make_is_named(
             statistics=world_model.statistics,
             model=monitored(world_model),
         )
+
+
+def test_the_thresholds_file_sets_performance_thresholds_and_leaves_columns_out(
+    world_model: WorldModel,
+) -> None:
+    rows = make_world(2000, 17, ignored_shift=1.0)
+    timeline = build_timeline(
+        world_model.serve(rows),
+        chunking=Chunking(size=2000),
+        statistics=world_model.statistics,
+        model=monitored(world_model),
+        thresholds={"ignore_features": ["noise"], "performance": {"accuracy": 0.95}},
+    )
+    (chunk,) = timeline.chunks
+    assert list(chunk.drift) == ["x1", "x2"]
+    accuracy = chunk.performance["accuracy"]
+    assert accuracy.threshold == 0.95 and accuracy.alert
+    assert not chunk.performance["roc_auc"].alert  # its threshold is the reference's

@@ -6,6 +6,7 @@ rule, so the realized metrics say what the estimates should have found.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ def monitored(world: WorldModel, folder: Path | None = None) -> MonitoredModel:
         name="world v1",
         reference=world.reference,
         calibrator=world.calibrator,
-        folder=(lambda: str(folder)) if folder is not None else None,
+        folder=(lambda: nullcontext(str(folder))) if folder is not None else None,
     )
 
 

@@ -56,6 +56,7 @@ def approve_model(
     max_regression: float,
     blessing: Output[Artifact],
     reason: OutputPath(str),  # type: ignore[valid-type]
+    pipeline_run_id: str = "",
 ) -> bool:
     """Decides whether the candidate may replace the current champion.
 
@@ -77,6 +78,10 @@ def approve_model(
             champion (0.01 = 1%).
         blessing: The decision, its reason and every check (``blessing.json``).
         reason: One sentence that says why.
+        pipeline_run_id: This run; when given, the decision (approved, rejected,
+            or unchanged when the candidate is identical to the champion) and its
+            reason are recorded in the registry under ``runs/<run id>/``, where the
+            run's exit step reads them. Empty to record nothing.
 
     Returns:
         True when approved. (A single return value: ``dsl.If`` on a task's default
@@ -93,8 +98,9 @@ def approve_model(
     from mlops_suite.data.ingest import read_dataset
 
     with failing_clearly("approve_model"):
+        candidate = read_json(model.path, METADATA_FILE)
         decision = approve(
-            read_json(model.path, METADATA_FILE)["task"],
+            candidate["task"],
             read_json(evaluation.path, EVALUATION_FILE)["metrics"],
             read_dataset(f"{test.path}/{DATASET_FILE}"),
             registry_uri=registry_uri,
@@ -102,6 +108,8 @@ def approve_model(
             thresholds=thresholds_json,
             max_regression=max_regression,
             infra=read_json(infra_blessing.path, BLESSING_FILE),
+            pipeline_run_id=pipeline_run_id,
+            candidate_sha256=candidate.get("model_sha256"),
         )
     write_json(blessing.path, BLESSING_FILE, decision.to_dict())
     blessing.metadata.update({"approved": decision.approved, "reason": decision.reason})

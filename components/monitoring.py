@@ -20,6 +20,7 @@ def detect_drift(
     reason: OutputPath(str),  # type: ignore[valid-type]
     ignore_features: str = "",
     performance_thresholds_json: str = "",
+    pipeline_run_id: str = "",
 ) -> bool:
     """Decides whether to retrain the champion on the latest window of data.
 
@@ -49,6 +50,10 @@ def detect_drift(
         ignore_features: Columns never compared, separated by commas (year,id).
         performance_thresholds_json: A threshold per metric as a JSON object, e.g.
             {"accuracy": 0.85}; empty for those of the performance reference.
+        pipeline_run_id: This run; when given, the decision (retrain or
+            not-retrained) and its reason are recorded in the registry under
+            ``runs/<run id>/``, where the run's exit step reads them. Empty to
+            record nothing.
 
     Returns:
         True when the model should be retrained.
@@ -75,6 +80,7 @@ def detect_drift(
             performance_thresholds=parse_performance_thresholds(
                 performance_thresholds_json
             ),
+            pipeline_run_id=pipeline_run_id,
         )
     if result.drift is not None:
         for name, feature in result.drift.features.items():

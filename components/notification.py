@@ -17,9 +17,10 @@ def notify(
     ended. The JSON message holds a Slack-compatible ``text`` and the fields
     ``pipeline``, ``run_id``, ``status`` (succeeded/failed), ``decision``, ``reason``,
     ``model_name``, ``version``, ``failed_step`` and ``reports``. An exit step gets no
-    outputs of the steps it guards, so the decision is read from the registry's
-    history: the events whose actor is this run. A webhook that fails or cannot be
-    reached is logged and never fails the run.
+    outputs of the steps it guards, so the decision is read from the registry: the
+    history events whose actor is this run, else the decisions its gate and
+    retraining steps recorded under ``runs/<run id>/``. A webhook that fails or
+    cannot be reached is logged and never fails the run.
 
     Args:
         status: The final status of the steps (filled in by the pipeline runner).

@@ -21,6 +21,8 @@ from mlops_suite.artifacts import CLASSIFICATION, REGRESSION, TASKS
 from mlops_suite.errors import ApprovalError
 from mlops_suite.evaluation.champion import rescore_champion
 from mlops_suite.evaluation.metrics import HIGHER_IS_BETTER
+from mlops_suite.registry import ModelRegistry
+from mlops_suite.registry.runs import APPROVAL_STEP, validate_run_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -486,6 +488,8 @@ def approve(
     thresholds: Mapping[str, Any] | str | None,
     max_regression: float,
     infra: Mapping[str, Any] | None = None,
+    pipeline_run_id: str = "",
+    candidate_sha256: str | None = None,
 ) -> Decision:
     """The approval gate as the pipeline runs it, champion re-score included.
 
@@ -504,13 +508,18 @@ def approve(
         max_regression: The tolerated relative drop against the champion.
         infra: The infra validation's outcome (``{"blessed", "reason"}``), or None
             when it did not run.
+        pipeline_run_id: The run; when given, the decision is recorded in the
+            registry (:mod:`mlops_suite.registry.runs`) for the run's exit step.
+        candidate_sha256: The candidate's model sha256: an approved candidate
+            identical to the champion is recorded ``unchanged``.
 
     Returns:
         The decision.
 
     Raises:
         ApprovalError: The thresholds are malformed.
-        RegistryError: The champion cannot be read or fails its hash check.
+        RegistryError: The champion cannot be read or fails its hash check, the run
+            id is not path-safe, or the decision could not be recorded.
     """
     if isinstance(thresholds, str):
         try:
@@ -526,8 +535,10 @@ def approve(
     bounds = Thresholds.from_dict(
         {**(thresholds or {}), "max_regression": max_regression}
     )
+    if pipeline_run_id:  # refused before the champion is re-scored
+        validate_run_id(pipeline_run_id)
     champion = rescore_champion(registry_uri, model_name, test)
-    return decide(
+    decision = decide(
         task,
         candidate_metrics,
         thresholds=bounds,
@@ -537,3 +548,17 @@ def approve(
         infra_blessed=bool(infra["blessed"]) if infra is not None else None,
         infra_reason=str(infra.get("reason", "")) if infra is not None else "",
     )
+    if pipeline_run_id:
+        registry = ModelRegistry(registry_uri)
+        current = registry.champion(model_name)
+        same = current is not None and current.model_sha256 == candidate_sha256
+        verdict = "rejected" if not decision.approved else "approved"
+        registry.runs.write(
+            model_name,
+            pipeline_run_id,
+            APPROVAL_STEP,
+            decision="unchanged" if decision.approved and same else verdict,
+            reason=decision.reason,
+            champion_version=decision.champion_version,
+        )
+    return decision

@@ -11,8 +11,9 @@ Two senders build it with :class:`RunEnd`:
 * the pipelines' exit step (``notify``, in the pipeline's ``dsl.ExitHandler``), which
   KFP and Vertex AI run however the steps end. KFP gives an exit step no outputs of the
   steps it guards, only their final status, so it reads what the run did from the
-  registry's history (the events whose actor is the run id), see
-  :func:`run_end_from_history`;
+  registry: its history (the events whose actor is the run id) and, for a run that
+  registered nothing, the decisions its gate and retraining steps recorded
+  (:mod:`mlops_suite.registry.runs`), see :func:`run_end_from_history`;
 * ``mlops run``, which knows the run's outputs and its step log
   (:mod:`mlops_suite.ops.local_pipelines`).
 
@@ -39,6 +40,7 @@ from mlops_suite.errors import MlopsError
 
 if TYPE_CHECKING:
     from mlops_suite.registry import Event
+    from mlops_suite.registry.runs import RunDecision
 
 _log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ PENDING_APPROVAL = "pending"  # a new version waits for a person
 REJECTED = "rejected"  # the gate did not approve the candidate
 UNCHANGED = "unchanged"  # the candidate is identical to the champion: no new version
 NOT_RETRAINED = "not-retrained"  # continuous training: the data did not move
-NOT_REGISTERED = "not-registered"  # exit step: the run registered no version
+NOT_REGISTERED = "not-registered"  # exit step: no version, and no decision recorded
 ROLLED_BACK = "rolled-back"  # refused candidate; the previous champion is back
 NO_DECISION = "none"  # the run failed before it decided
 DECISIONS = (
@@ -240,14 +242,17 @@ def run_end_from_history(
     model_name: str,
     events: Iterable[Event],
     job: str = "",
+    decisions: Mapping[str, RunDecision] | None = None,
 ) -> RunEnd:
-    """How a run ended, from its final status and the registry events it recorded.
+    """How a run ended, from its final status and what it recorded in the registry.
 
     The registration step records a ``registered`` event whose actor is the run id
     and whose reason is the gate's, and the rollback step a ``rolled-back`` one with
-    both scores; a run that registered nothing (rejected, identical
-    to the champion, or not retrained) left no event, so its decision is
-    ``not-registered`` and its steps' reports say why.
+    both scores. A run that registered nothing left no event, but its gate and its
+    retraining decision recorded what they decided (``decisions``): ``rejected``,
+    ``unchanged`` (identical to the champion) or ``not-retrained``, with their
+    reason. Only when neither says (an older registry, a record that could not be
+    read) is the decision ``not-registered``, and its steps' reports say why.
 
     Args:
         pipeline: The pipeline's name.
@@ -258,12 +263,16 @@ def run_end_from_history(
         model_name: The registered model's name.
         events: The model's history (empty when it could not be read).
         job: The run's resource name, where its reports are.
+        decisions: What the run's steps recorded, by step
+            (:meth:`~mlops_suite.registry.runs.RunRecords.read`); None or empty
+            when nothing was recorded or it could not be read.
 
     Returns:
         The run's end.
     """
     from mlops_suite.registry.history import PENDING, REGISTERED
     from mlops_suite.registry.history import ROLLED_BACK as ROLLED_BACK_EVENT
+    from mlops_suite.registry.runs import APPROVAL_STEP, RETRAINING_STEP
 
     ran = partial(RunEnd, pipeline=pipeline, run_id=run_id, model_name=model_name)
     reports = (job,) if job else ()
@@ -290,6 +299,27 @@ def run_end_from_history(
             reports=reports,
         )
     mine = [e for e in events if e.actor == run_id and e.event == REGISTERED]
+    # The gate's verdict says more than the retraining decision it followed.
+    recorded = [
+        (decisions or {}).get(step) for step in (APPROVAL_STEP, RETRAINING_STEP)
+    ]
+    said = next(
+        (
+            d
+            for d in recorded
+            if d is not None and d.decision in (REJECTED, UNCHANGED, NOT_RETRAINED)
+        ),
+        None,
+    )
+    if not mine and said is not None:
+        return ran(
+            status=SUCCEEDED,
+            decision=said.decision,
+            reason=said.reason,
+            # "identical to champion v<N>": the version the run found unchanged.
+            version=said.champion_version if said.decision == UNCHANGED else None,
+            reports=reports,
+        )
     if not mine:
         return ran(
             status=SUCCEEDED,
@@ -350,11 +380,17 @@ def notify_run_end(
 
     registry: ModelRegistry | None = None
     events: list[Event] = []
+    decisions: dict[str, RunDecision] = {}
     try:
         registry = ModelRegistry(registry_uri)
         events = registry.events.read(model_name)
     except Exception as error:  # the notification goes out whatever the registry says
         _log.warning("mlops: could not read the registry's history: %s", error)
+    else:
+        try:
+            decisions = registry.runs.read(model_name, run_id)
+        except Exception as error:  # then the message says only "not-registered"
+            _log.warning("mlops: could not read the run's decisions: %s", error)
     end = run_end_from_history(
         pipeline=pipeline,
         run_id=run_id,
@@ -363,6 +399,7 @@ def notify_run_end(
         model_name=model_name,
         events=events,
         job=str(final_status.get("pipeline_job_resource_name") or ""),
+        decisions=decisions,
     )
     if registry is not None and end.version is not None:
         card = f"{registry.version_uri(model_name, end.version)}/{MODEL_CARD_FILE}"

@@ -204,6 +204,7 @@ def build_continuous_training_steps(
                 force=force,
                 ignore_features=ignore_features,
                 performance_thresholds_json=performance_thresholds_json,
+                pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             )
         )
         monitored.set_caching_options(False)

@@ -244,6 +244,7 @@ def build_training_steps(image: str = DEFAULT_IMAGE, target: str = PORTABLE) -> 
                 model_name=model_name,
                 thresholds_json=thresholds_json,
                 max_regression=max_regression,
+                pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             )
         )
         # Approval and registration read and write the registry, which is the one

@@ -18,9 +18,11 @@ from mlops_suite.notification import (
     FAILED,
     NO_DECISION,
     NOT_REGISTERED,
+    NOT_RETRAINED,
     PENDING_APPROVAL,
     REJECTED,
     SUCCEEDED,
+    UNCHANGED,
     NotifyUrlError,
     RunEnd,
     check_notify_url,
@@ -224,7 +226,11 @@ def end_of(run_id: str, registry: ModelRegistry, state: str = "SUCCEEDED") -> Ru
         model_name="penguins",
         events=registry.events.read("penguins"),
         job="projects/p/locations/l/pipelineJobs/j",
+        decisions=registry.runs.read("penguins", run_id),
     )
+
+
+GATE_REFUSAL = "Rejected: roc_auc 0.71 is below the minimum 0.80."
 
 
 def test_the_exit_step_reads_the_decision_of_its_own_run(tmp_path: Path) -> None:
@@ -254,6 +260,53 @@ def test_a_run_that_rolled_back_says_which_version_serves_and_why(
 
     assert (end.decision, end.version) == ("rolled-back", 1)
     assert "v1 roc_auc 0.93 > v2 0.71" in end.text()
+
+
+def test_a_rejected_run_says_so_with_the_gates_reason(tmp_path: Path) -> None:
+    registry = registry_with_runs(tmp_path)
+    registry.runs.write(
+        "penguins", "run-3", "approval", decision="rejected", reason=GATE_REFUSAL,
+        champion_version=1,
+    )  # fmt: skip
+
+    end = end_of("run-3", registry)
+
+    assert (end.status, end.decision, end.reason) == (SUCCEEDED, REJECTED, GATE_REFUSAL)
+    assert end.version is None
+    assert "the candidate was rejected" in end.text() and GATE_REFUSAL in end.text()
+
+
+def test_an_unchanged_or_not_retrained_run_says_so(tmp_path: Path) -> None:
+    registry = registry_with_runs(tmp_path)
+    registry.runs.write(
+        "penguins", "run-3", "retraining", decision="retrain",
+        reason="Retrain: accuracy fell.", champion_version=1,
+    )  # fmt: skip
+    registry.runs.write(
+        "penguins", "run-3", "approval", decision="unchanged",
+        reason="Approved: roc_auc 0.99.", champion_version=1,
+    )  # fmt: skip
+    registry.runs.write(
+        "penguins", "run-4", "retraining", decision="not-retrained",
+        reason="No retraining: no drift.", champion_version=1,
+    )  # fmt: skip
+
+    unchanged, kept = end_of("run-3", registry), end_of("run-4", registry)
+
+    assert (unchanged.decision, unchanged.version) == (UNCHANGED, 1)
+    assert unchanged.reason == "Approved: roc_auc 0.99."
+    assert (kept.decision, kept.version) == (NOT_RETRAINED, None)
+    assert kept.reason == "No retraining: no drift."
+
+
+def test_a_registration_event_outranks_the_gates_record(tmp_path: Path) -> None:
+    registry = registry_with_runs(tmp_path)
+    registry.runs.write(
+        "penguins", "run-2", "approval", decision="approved", reason="Approved: 0.99.",
+        champion_version=1,
+    )  # fmt: skip
+
+    assert end_of("run-2", registry).decision == PENDING_APPROVAL
 
 
 def test_a_run_that_registered_nothing_says_so(tmp_path: Path) -> None:
@@ -297,6 +350,53 @@ def test_the_exit_step_sends_what_the_registry_says(
     assert message["decision"] == "approved" and message["version"] == 1
     card = f"{registry.version_uri('penguins', 1)}/model_card.md"
     assert message["reports"] == [card, "job-1"]
+
+
+def test_the_exit_step_sends_the_gates_refusal(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    registry = registry_with_runs(tmp_path)
+    registry.runs.write(
+        "penguins", "run-3", "approval", decision="rejected", reason=GATE_REFUSAL,
+        champion_version=1,
+    )  # fmt: skip
+
+    notify_run_end(
+        webhook.url,
+        pipeline="mlops-training",
+        run_id="run-3",
+        final_status={"state": "SUCCEEDED", "pipeline_job_resource_name": "job-3"},
+        registry_uri=str(tmp_path / "registry"),
+        model_name="penguins",
+    )
+
+    (message,) = webhook.messages
+    assert (message["decision"], message["reason"]) == ("rejected", GATE_REFUSAL)
+    assert message["version"] is None and message["reports"] == ["job-3"]
+
+
+def test_an_unreadable_record_leaves_not_registered(
+    tmp_path: Path, webhook: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry_with_runs(tmp_path)
+    folder = tmp_path / "registry" / "penguins" / "runs" / "run-3"
+    folder.mkdir(parents=True)
+    (folder / "approval.json").write_text("{not json")
+
+    with caplog.at_level(logging.WARNING, logger="mlops_suite.notification"):
+        notify_run_end(
+            webhook.url,
+            pipeline="mlops-training",
+            run_id="run-3",
+            final_status={"state": "SUCCEEDED"},
+            registry_uri=str(tmp_path / "registry"),
+            model_name="penguins",
+        )
+
+    (message,) = webhook.messages
+    assert message["decision"] == NOT_REGISTERED
+    (record,) = caplog.records
+    assert "could not read the run's decisions" in record.getMessage()
 
 
 def test_the_exit_step_notifies_even_when_the_registry_cannot_be_read(

@@ -48,6 +48,7 @@ from mlops_suite.monitoring.thresholds import (
     load_thresholds,
 )
 from mlops_suite.registry import ModelRegistry
+from mlops_suite.registry.runs import RETRAINING_STEP, validate_run_id
 
 NO_CHAMPION = "no_champion"
 FORCED = "forced"
@@ -136,6 +137,7 @@ def decide_retraining(
     force: bool = False,
     ignore_features: Sequence[str] = (),
     performance_thresholds: Mapping[str, Any] | None = None,
+    pipeline_run_id: str = "",
 ) -> RetrainingDecision:
     """Judges the latest window: the champion's performance, then drift that matters.
 
@@ -158,6 +160,8 @@ def decide_retraining(
         ignore_features: Columns never compared, besides those of ``thresholds``.
         performance_thresholds: A threshold per metric (``{"accuracy": 0.85}``),
             replacing those of ``thresholds`` and of the performance reference.
+        pipeline_run_id: The run; when given, the decision is recorded in the
+            registry (:mod:`mlops_suite.registry.runs`) for the run's exit step.
 
     Returns:
         The decision.
@@ -165,7 +169,11 @@ def decide_retraining(
     Raises:
         MlopsError: A threshold is malformed, or the window or labels cannot be
             read or do not match the champion.
+        RegistryError: The run id is not path-safe, or the decision could not be
+            recorded.
     """
+    if pipeline_run_id:  # refused before the window is read
+        validate_run_id(pipeline_run_id)
     limits = load_thresholds(thresholds).with_settings(
         ignore=ignore_features, performance=performance_thresholds
     )
@@ -178,14 +186,23 @@ def decide_retraining(
         label_column=label_column,
         max_metric_drop=max_metric_drop,
     )
-    if not force:
-        return decision
-    return replace(
-        decision,
-        retrain=True,
-        decided_by=FORCED,
-        reason=f"Retrain (forced). {decision.reason}",
-    )
+    if force:
+        decision = replace(
+            decision,
+            retrain=True,
+            decided_by=FORCED,
+            reason=f"Retrain (forced). {decision.reason}",
+        )
+    if pipeline_run_id:
+        ModelRegistry(registry_uri).runs.write(
+            model_name,
+            pipeline_run_id,
+            RETRAINING_STEP,
+            decision="retrain" if decision.retrain else "not-retrained",
+            reason=decision.reason,
+            champion_version=decision.champion_version,
+        )
+    return decision
 
 
 def _decide(

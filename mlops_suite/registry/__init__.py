@@ -7,8 +7,9 @@ back ends (a local folder, or any fsspec URI such as ``gs://`` and ``s3://``);
 the model files; :mod:`~mlops_suite.registry.names` the rule every model name follows;
 :mod:`~mlops_suite.registry.aliases` the named aliases (``challenger``, ``staging``);
 :mod:`~mlops_suite.registry.history` the append-only history and each version's
-status; :mod:`~mlops_suite.registry.governance` what people do: approve, reject, move
-aliases.
+status; :mod:`~mlops_suite.registry.runs` what each pipeline run's gate and retraining
+decision decided; :mod:`~mlops_suite.registry.governance` what people do: approve,
+reject, move aliases.
 """
 
 from mlops_suite.registry.aliases import CHALLENGER, CHAMPION, validate_alias

@@ -12,6 +12,7 @@ Layout, on a local folder or any fsspec URI (``gs://``, ``s3://``, ``memory://``
                                                  "updated_at", "previous_version"}
     <registry>/<model-name>/aliases/<alias>.json other aliases (:mod:`.aliases`)
     <registry>/<model-name>/history/             one file per event (:mod:`.history`)
+    <registry>/<model-name>/runs/<run-id>/       each run's decisions (:mod:`.runs`)
 
 A version is never modified once published, except that its ONNX export
 (``v<N>/onnx/``, recorded in its metadata) may be added once; a reader never sees half

@@ -35,6 +35,7 @@ from mlops_suite.registry.records import (
     Champion,
     parse_champion,
 )
+from mlops_suite.registry.runs import RunRecords
 from mlops_suite.registry.store import (
     copy_hashing,
     open_store,
@@ -60,6 +61,8 @@ class RegistryReader:
         # Append-only: events are added, never rewritten (see history.py).
         self.events = EventLog(self._store)
         self.alias_files = AliasFiles(self._store, self.events)
+        # What each pipeline run decided, for its exit step (see runs.py).
+        self.runs = RunRecords(self._store)
 
     def __repr__(self) -> str:
         return f"ModelRegistry({self.uri!r})"

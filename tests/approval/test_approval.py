@@ -412,3 +412,40 @@ def test_approve_refuses_thresholds_that_are_not_json(
             thresholds="{min_roc_auc: 0.8",
             max_regression=0.01,
         )
+
+
+def test_approve_records_the_runs_decision_for_its_exit_step(
+    penguins: pd.DataFrame, tmp_path: Path
+) -> None:
+    from mlops_suite.errors import RegistryError
+    from mlops_suite.model_folder import describe, save_model
+    from mlops_suite.registry import ModelRegistry
+    from mlops_suite.training.train import train_model
+
+    registry = str(tmp_path / "registry")
+    save_model(train_model(penguins, "species"), tmp_path / "model")
+    ModelRegistry(registry).register("penguins", str(tmp_path / "model"), lineage={})
+    gate = {
+        "registry_uri": registry,
+        "model_name": "penguins",
+        "max_regression": 0.01,
+        "candidate_sha256": describe(tmp_path / "model").model_sha256,
+    }
+    metrics = {"roc_auc": 1.0, "accuracy": 1.0}
+
+    refused = approve(
+        CLS, metrics, penguins, thresholds='{"min_roc_auc": 1.5}',
+        pipeline_run_id="run-1", **gate,
+    )  # fmt: skip
+    same = approve(
+        CLS, metrics, penguins, thresholds="", pipeline_run_id="run-2", **gate
+    )
+
+    runs = ModelRegistry(registry).runs
+    assert not refused.approved and same.approved
+    rejected = runs.read("penguins", "run-1")["approval"]
+    assert (rejected.decision, rejected.reason) == ("rejected", refused.reason)
+    unchanged = runs.read("penguins", "run-2")["approval"]
+    assert (unchanged.decision, unchanged.champion_version) == ("unchanged", 1)
+    with pytest.raises(RegistryError, match="cannot name a run's folder"):
+        approve(CLS, metrics, penguins, thresholds="", pipeline_run_id="a/b", **gate)

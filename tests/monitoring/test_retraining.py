@@ -118,3 +118,15 @@ def test_drifted_features_are_named_most_important_first(
     markdown = decision.to_markdown()
     assert "| threshold | importance | drifted |" in markdown
     assert "| 0.2000 | yes |" in markdown
+
+
+def test_the_decision_is_recorded_for_the_runs_exit_step(
+    registry: str, penguins: pd.DataFrame
+) -> None:
+    decision = decide_retraining(
+        registry, "penguins", features(penguins), pipeline_run_id="run-5"
+    )
+
+    recorded = ModelRegistry(registry).runs.read("penguins", "run-5")["retraining"]
+    assert not decision.retrain and recorded.decision == "not-retrained"
+    assert recorded.reason == decision.reason and recorded.champion_version == 1

@@ -35,13 +35,21 @@ _CHAMPION_CHECK = "max_regression_vs_champion"
 _NOT_RECORDED = "not recorded"
 
 
-def build_model_card(metadata: Mapping[str, Any], *, model_name: str = "") -> str:
+def build_model_card(
+    metadata: Mapping[str, Any],
+    *,
+    model_name: str = "",
+    decision: Mapping[str, Any] | None = None,
+) -> str:
     """Renders a version's model card.
 
     Args:
         metadata: The version's ``metadata.json`` (``ModelRegistry.metadata``); keys
             it lacks are shown as not recorded.
         model_name: The registered model's name, for the title.
+        decision: A person's decision on the version (``status``, ``by``,
+            ``reason``, ``time``), once there is one; before it, a version
+            registered for manual approval shows as pending.
 
     Returns:
         The card as Markdown.
@@ -59,7 +67,7 @@ def build_model_card(metadata: Mapping[str, Any], *, model_name: str = "") -> st
         _training_data(metadata, lineage),
         _evaluation(lineage, evaluation),
         _explanation(metadata),
-        _approval(metadata, lineage),
+        _approval(lineage, decision or {}),
         _limitations(metadata, lineage, evaluation),
     ]
     return "\n\n".join(sections).rstrip() + "\n"
@@ -205,23 +213,33 @@ def _explanation(metadata: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _approval(metadata: Mapping[str, Any], lineage: Mapping[str, Any]) -> str:
-    status = metadata.get("status")
+def _approval(lineage: Mapping[str, Any], decision: Mapping[str, Any]) -> str:
+    manual = lineage.get("approval_mode") == "manual"
+    status = decision.get("status") or ("pending" if manual else None)
     lines = ["## Approval", ""]
     if status:
         lines.append(f"- **Status:** {status}")
-    by = lineage.get("approved_by")
+    by = decision.get("by")
     run = lineage.get("pipeline_run_id")
+    when = f" on {decision['time']}" if decision.get("time") else ""
     if status == "pending":
         how = "waiting for a person (manual approval)"
     elif by:
-        how = f"by {by}"
+        verb = "rejected" if status == "rejected" else "approved"
+        how = f"{verb} by {by}{when}" + (
+            ", after the approval gate passed it" if manual else ""
+        )
     else:
         how = "automatically, by the approval gate" + (
             f" of run `{run}`" if run else ""
         )
     lines.append(f"- **How:** {how}")
-    lines.append(f"- **Why:** {lineage.get('approval_reason') or _NOT_RECORDED}")
+    gate = lineage.get("approval_reason") or _NOT_RECORDED
+    if decision.get("reason"):
+        lines.append(f"- **Why:** {decision['reason']}")
+        lines.append(f"- **The gate:** {gate}")
+    else:
+        lines.append(f"- **Why:** {gate}")
     against = lineage.get("compared_with_version")
     lines.append(
         "- **Against:** "

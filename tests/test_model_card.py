@@ -222,15 +222,20 @@ def test_approval_says_how_by_whom_why_and_against_which_champion() -> None:
     assert "| min_roc_auc | roc_auc | 0.9900 | 0.9500 | yes |" in approval
 
     by_hand = _metadata()
-    by_hand["status"] = "approved"
-    by_hand["lineage"].update(approved_by="alice", compared_with_version=None)
-    approval = _section(build_model_card(by_hand), "Approval")
-    assert "**Status:** approved" in approval and "**How:** by alice" in approval
-    assert "no champion; the thresholds alone decided" in approval
+    by_hand["lineage"].update(approval_mode="manual", compared_with_version=None)
+    pending = _section(build_model_card(by_hand), "Approval")
+    assert "**Status:** pending" in pending and "waiting for a person" in pending
 
-    pending = _metadata()
-    pending["status"] = "pending"
-    assert "waiting for a person" in _section(build_model_card(pending), "Approval")
+    decision = {"status": "approved", "by": "alice", "reason": "Slices look fair."}
+    decided = build_model_card(by_hand, decision={**decision, "time": "2026-11-30"})
+    approval = _section(decided, "Approval")
+    assert "**Status:** approved" in approval
+    assert (
+        "**How:** approved by alice on 2026-11-30, after the approval gate" in approval
+    )
+    assert "**Why:** Slices look fair." in approval
+    assert "**The gate:** Approved: roc_auc 0.990 meets the minimum 0.95." in approval
+    assert "no champion; the thresholds alone decided" in approval
 
 
 def test_caveats_are_derived_from_the_data() -> None:

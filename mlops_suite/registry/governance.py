@@ -177,9 +177,12 @@ def approve(
     """
     check_approvable(registry, name, version, by=by, reason=reason)
     registry.verify(name, version)
-    registry.events.append(name, APPROVED, version=version, actor=by, reason=reason)
+    event = registry.events.append(
+        name, APPROVED, version=version, actor=by, reason=reason
+    )
     champion = registry.set_champion(name, version, actor=by, reason=reason)
     _drop_challenger(registry, name, version, by=by, reason=f"approved: {reason}")
+    registry.rewrite_model_card(name, version, _decision(event))
     return champion
 
 
@@ -251,6 +254,7 @@ def reject(
         name, REJECTED, version=version, actor=by, reason=reason
     )
     _drop_challenger(registry, name, version, by=by, reason=f"rejected: {reason}")
+    registry.rewrite_model_card(name, version, _decision(event))
     return event
 
 
@@ -335,6 +339,16 @@ def record_deployment(
     return registry.events.append(
         name, DEPLOYED, version=version, actor=actor, reason=reason, where=where
     )
+
+
+def _decision(event: Event) -> dict[str, Any]:
+    """A person's decision as the model card shows it."""
+    return {
+        "status": event.event,
+        "by": event.actor,
+        "reason": event.reason,
+        "time": event.time,
+    }
 
 
 def _drop_challenger(

@@ -282,6 +282,30 @@ class ModelRegistry(RegistryReader):
                     self._store.remove_file(*parts)
             raise
 
+    def rewrite_model_card(
+        self, name: str, version: int, decision: Mapping[str, Any]
+    ) -> None:
+        """Rewrite a version's ``model_card.md`` after a person decided on it.
+
+        The card is rebuilt from ``metadata.json`` as at registration, with the
+        decision in its Approval section; nothing else in the folder changes.
+
+        Args:
+            name: The model name.
+            version: The version decided on.
+            decision: ``status`` (``approved`` or ``rejected``), ``by``, ``reason``
+                and ``time`` of the person's decision.
+
+        Raises:
+            RegistryError: The version does not exist or the card cannot be written.
+        """
+        metadata = self.metadata(name, version)
+        card = build_model_card(metadata, model_name=name, decision=decision)
+        with self._reaching(f"write the model card of {name} v{version}"):
+            self._store.replace_file(
+                card.encode(), name, version_dir(version), MODEL_CARD_FILE
+            )
+
     def _publish(
         self,
         name: str,

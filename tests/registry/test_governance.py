@@ -105,6 +105,32 @@ def test_approval_makes_the_pending_version_champion_and_records_who_and_why(
     ]
 
 
+def _card(registry: ModelRegistry, version: int) -> str:
+    with fsspec.open(f"{registry.version_uri(NAME, version)}/model_card.md") as card:
+        return str(card.read().decode())
+
+
+def test_the_model_card_says_who_decided_and_why(
+    pending: ModelRegistry, make_model_folder: Callable[..., Path]
+) -> None:
+    assert "- **How:** waiting for a person (manual approval)" in _card(pending, 2)
+    pending.register(NAME, make_model_folder(c=3.0), lineage={}, approval="manual")
+
+    governance.approve(pending, NAME, 2, by="ana", reason="reviewed the slices")
+    governance.reject(pending, NAME, 3, by="bob", reason="unfair on a slice")
+
+    approved, rejected = _card(pending, 2), _card(pending, 3)
+    assert "- **Status:** approved" in approved
+    assert "- **How:** approved by ana on " in approved
+    assert "- **Why:** reviewed the slices" in approved
+    assert "- **The gate:** passed the gate" in approved
+    assert "- **Status:** rejected" in rejected
+    assert "- **How:** rejected by bob on " in rejected
+    assert "- **Why:** unfair on a slice" in rejected
+    # The card is the only file the decision rewrote in the version folders.
+    assert pending.metadata(NAME, 2)["version"] == 2
+
+
 def test_a_rejected_version_never_becomes_champion(pending: ModelRegistry) -> None:
     event = governance.reject(pending, NAME, 2, by="ana", reason="unfair on a slice")
 

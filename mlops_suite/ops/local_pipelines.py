@@ -10,7 +10,7 @@ so the outcome names the version registered, or why none was.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,8 +97,6 @@ def run_training(
     Raises:
         MlopsError: A step stopped the run; the message is the step's sentence.
     """
-    from mlops_suite.ops.local_run import run_locally
-    from mlops_suite.pipelines.training import build_training_pipeline
     from mlops_suite.registry import (
         ModelRegistry,
         check_approval_mode,
@@ -127,7 +125,7 @@ def run_training(
         arguments["thresholds_json"] = json.dumps(thresholds, sort_keys=True)
     if max_regression is not None:
         arguments["max_regression"] = max_regression
-    run = run_locally(build_training_pipeline(), arguments, pipeline_root=pipeline_root)
+    run = _run(_training_pipeline, arguments, pipeline_root)
     reason = str(run.outputs.get("reason", "")).strip()
     version = int(run.outputs.get("version") or 0)
     new = version if run.outputs.get("new_version") else None
@@ -187,10 +185,6 @@ def run_continuous_training(
     Raises:
         MlopsError: A step stopped the run; the message is the step's sentence.
     """
-    from mlops_suite.ops.local_run import run_locally
-    from mlops_suite.pipelines.continuous_training import (
-        build_continuous_training_pipeline,
-    )
     from mlops_suite.registry import (
         ModelRegistry,
         check_approval_mode,
@@ -214,9 +208,7 @@ def run_continuous_training(
         "approval": approval,
         "intended_use": intended_use or "",
     }
-    run = run_locally(
-        build_continuous_training_pipeline(), arguments, pipeline_root=pipeline_root
-    )
+    run = _run(_continuous_training_pipeline, arguments, pipeline_root)
     version = int(run.outputs.get("version") or 0)
     new = version if run.outputs.get("new_version") else None
     pending, new = (new, None) if approval == "manual" else (None, new)
@@ -241,6 +233,36 @@ def run_continuous_training(
                 f"champion stays {stays}."
             )
     return PipelineOutcome("\n".join(lines), new_champion=new, run=run, pending=pending)
+
+
+def _training_pipeline() -> Any:
+    from mlops_suite.pipelines.training import build_training_pipeline
+
+    return build_training_pipeline()
+
+
+def _continuous_training_pipeline() -> Any:
+    from mlops_suite.pipelines.continuous_training import (
+        build_continuous_training_pipeline,
+    )
+
+    return build_continuous_training_pipeline()
+
+
+def _run(
+    build: Callable[[], Any], arguments: dict[str, Any], pipeline_root: Path
+) -> LocalRun:
+    """Build the pipeline (kfp and the components load) and run it locally.
+
+    The steps' fork server starts first, so it imports while this process builds.
+    """
+    from mlops_suite.ops.fork_server import forked_steps
+    from mlops_suite.ops.local_run import run_locally
+
+    with forked_steps() as step_python:
+        return run_locally(
+            build(), arguments, pipeline_root=pipeline_root, step_python=step_python
+        )
 
 
 def _waits_for_a_person(registry: ModelRegistry, name: str, version: int) -> str:

@@ -19,6 +19,7 @@ import pytest
 from kfp.local import logging_utils, status
 
 from mlops_suite.errors import ERROR_MARKER
+from mlops_suite.ops.fork_server import FRESH_STEPS_ENV
 from mlops_suite.ops.local_run import LocalRun, PipelineRunError, run_locally
 
 
@@ -70,6 +71,12 @@ class StandIn:
         if self.error is not None:
             raise self.error
         return SimpleNamespace(outputs=self.outputs or {})
+
+
+@pytest.fixture(autouse=True)
+def _no_fork_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The stand-ins start no steps: a fork server would import for nothing.
+    monkeypatch.setenv(FRESH_STEPS_ENV, "1")
 
 
 def run(pipeline: Any, root: Path, **arguments: Any) -> tuple[LocalRun, list[str]]:

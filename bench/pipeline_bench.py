@@ -11,20 +11,21 @@ Both run as whole processes, as a user starts them, on the same data and setting
 
 It prints both wall times, their ratio (target <= 1.5x) and each process tree's peak
 RSS (the largest single process, steps and model servers included), then the
-in-process time of each stage, which says where the remaining time goes. With
-``--sizes`` it times the pipeline alone on synthetic tables of those row counts.
+in-process time of each stage, which says where the remaining time goes. It compares
+on penguins and on a synthetic table (``--compare-rows``), then gives the pipeline's
+wall time and peak RSS on synthetic tables of ``--sizes`` rows.
 Timings are printed, never asserted: a shared machine makes them noisy.
 
 Usage::
 
-    .venv/bin/python bench/pipeline_bench.py [--data penguins] [--sizes 100000,1000000]
+    .venv/bin/python bench/pipeline_bench.py [--compare-rows 100000]
+        [--sizes 100000,1000000]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,6 @@ from typing import Any
 from measure import Measured, peak_rss_text, run_measured
 from table import Figure, print_table
 
-ROOT = Path(__file__).resolve().parents[1]
 MLOPS = Path(sys.executable).with_name("mlops")
 RATIO_TARGET = 1.5
 # Passed to both runs, so neither depends on the other's defaults.
@@ -256,8 +256,9 @@ def _line(what: str, measured: Measured) -> str:
     )
 
 
-def compare(data: str, label: str, name: str) -> list[Figure]:
-    """Run the pipeline and the in-process baseline on ``data``; print and return."""
+def compare(data: str, label: str, name: str) -> tuple[list[Figure], Measured]:
+    """Run the pipeline and the in-process baseline on ``data``; print and return
+    the figure and the pipeline's measurement."""
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         one, two = Path(tmp, "pipeline"), Path(tmp, "in-process")
         one.mkdir()
@@ -269,16 +270,24 @@ def compare(data: str, label: str, name: str) -> list[Figure]:
     print(_line("the same core functions in one process:", baseline))
     stages = ", ".join(f"{k} {v:.1f}" for k, v in result["stages"].items())
     print(f"  in-process stages (s): {stages}")
+    figure = Figure(
+        f"local training pipeline, {name}",
+        pipeline.seconds,
+        "s",
+        "core functions in one process",
+        baseline.seconds,
+        target=f"<= {RATIO_TARGET:g}x",
+        met=pipeline.seconds <= RATIO_TARGET * baseline.seconds,
+    )
+    return [figure], pipeline
+
+
+def _sized_figures(rows: int, pipeline: Measured) -> list[Figure]:
     return [
+        Figure(f"training pipeline, {rows:,} rows", pipeline.seconds, "s"),
         Figure(
-            f"local training pipeline, {name}",
-            pipeline.seconds,
-            "s",
-            "core functions in one process",
-            baseline.seconds,
-            target=f"<= {RATIO_TARGET:g}x",
-            met=pipeline.seconds <= RATIO_TARGET * baseline.seconds,
-        )
+            f"training pipeline peak RSS, {rows:,} rows", pipeline.peak_rss / 1e9, "GB"
+        ),
     ]
 
 
@@ -291,43 +300,37 @@ def sized(rows: int) -> list[Figure]:
         pipeline = _run_pipeline(str(data), label, folder)
     print("training pipeline alone:")
     print(_line(f"on {rows:,} synthetic rows:", pipeline))
-    return [
-        Figure(f"training pipeline, {rows:,} rows", pipeline.seconds, "s"),
-        Figure(
-            f"training pipeline peak RSS, {rows:,} rows", pipeline.peak_rss / 1e9, "GB"
-        ),
-    ]
+    return _sized_figures(rows, pipeline)
 
 
-def run(data: str, compare_rows: int, sizes: list[int]) -> list[Figure]:
-    """The pipeline against the baseline on ``data`` (and a synthetic table), then
-    the pipeline alone at each of ``sizes`` rows."""
-    figures: list[Figure] = []
-    if data == "penguins":
-        from palmerpenguins import load_penguins  # noqa: F401 (the demo's data)
-
-        path = subprocess.run(
-            [str(MLOPS), "demo-data"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        figures += compare(path, "species", "penguins")
-    else:
-        figures += compare(data, os.environ.get("BENCH_LABEL", "label"), data)
+def run(compare_rows: int, sizes: list[int]) -> list[Figure]:
+    """The pipeline against the baseline on penguins and on ``compare_rows``
+    synthetic rows (0: none), then the pipeline's time and peak RSS at ``sizes``
+    (the comparison's run counts for its size)."""
+    path = subprocess.run(
+        [str(MLOPS), "demo-data"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    figures, _ = compare(path, "species", "penguins")
+    measured: dict[int, Measured] = {}
     if compare_rows:
         with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
             table = Path(tmp) / "table.parquet"
             label = write_synthetic(table, compare_rows)
-            figures += compare(str(table), label, f"{compare_rows:,} synthetic rows")
+            found, measured[compare_rows] = compare(
+                str(table), label, f"{compare_rows:,} synthetic rows"
+            )
+        figures += found
     for rows in sizes:
-        figures += sized(rows)
+        if rows in measured:
+            figures += _sized_figures(rows, measured[rows])
+        else:
+            figures += sized(rows)
     return figures
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data", default="penguins", help="penguins, or a CSV/Parquet file"
-    )
     parser.add_argument(
         "--compare-rows",
         type=int,
@@ -336,8 +339,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--sizes",
-        default="",
-        help="comma-separated row counts to time the pipeline alone at",
+        default="100000,1000000",
+        help="row counts to time the pipeline at (default: %(default)s)",
     )
     parser.add_argument("--in-process", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -345,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
         in_process(*args.in_process)
         return
     sizes = [int(n) for n in args.sizes.split(",") if n.strip()]
-    print_table(run(args.data, args.compare_rows, sizes))
+    print_table(run(args.compare_rows, sizes))
 
 
 if __name__ == "__main__":

@@ -48,10 +48,10 @@ def number(value: float) -> str:
 
 
 def ratio_text(ratio: float | None) -> str:
-    """``2.31x``; below 1 also as a fraction, ``0.011x (1/92)``."""
+    """``2.31x``; well below 1 also as a fraction, ``0.011x (1/92)``."""
     if ratio is None:
         return ""
-    if 0 < ratio < 1:
+    if 0 < ratio < 0.5:
         return f"{number(ratio)}x (1/{number(1 / ratio)})"
     return f"{number(ratio)}x"
 

@@ -47,28 +47,32 @@ from mlops_suite.ops.step_launcher import PID_SUFFIX
 
 # Turns the fork server off: every step starts a fresh interpreter.
 FRESH_STEPS_ENV = "MLOPS_FRESH_STEP_PROCESSES"
-# What the steps of the suite's pipelines import, in the order they run; importing
-# them pulls in pandas and pyarrow (the first), scikit-learn and SciPy (from the
-# split on) and matplotlib (evaluation).
-PRELOAD = (
-    "mlops_suite.data.ingest",
-    "mlops_suite.data.statistics",
-    "mlops_suite.data.schema",
-    "mlops_suite.data.profile_view",
-    "mlops_suite.data.validation",
-    "mlops_suite.data.split",
-    "mlops_suite.training.train",
-    "mlops_suite.tuning",
-    "mlops_suite.model_folder",
-    "mlops_suite.evaluation.metrics",
-    "mlops_suite.evaluation.importance",
-    "mlops_suite.evaluation.report",
-    "mlops_suite.monitoring.calibrator",
-    "mlops_suite.monitoring.performance_reference",
-    "mlops_suite.serving.infra_validation",
-    "mlops_suite.approval",
-    "mlops_suite.registration",
-    "mlops_suite.model_card",
+# What the steps of the suite's pipelines import, in phases: one server per phase
+# listens as soon as its modules are in, the data steps' (pandas, pyarrow) first,
+# then scikit-learn and SciPy (from the split on), then matplotlib (evaluation).
+PRELOAD: tuple[tuple[str, ...], ...] = (
+    (
+        "mlops_suite.data.ingest",
+        "mlops_suite.data.statistics",
+        "mlops_suite.data.schema",
+        "mlops_suite.data.profile_view",
+        "mlops_suite.data.validation",
+    ),
+    (
+        "mlops_suite.data.split",
+        "mlops_suite.training.train",
+        "mlops_suite.tuning",
+        "mlops_suite.model_folder",
+        "mlops_suite.evaluation.metrics",
+        "mlops_suite.evaluation.importance",
+        "mlops_suite.monitoring.calibrator",
+        "mlops_suite.monitoring.performance_reference",
+        "mlops_suite.serving.infra_validation",
+        "mlops_suite.approval",
+        "mlops_suite.registration",
+        "mlops_suite.model_card",
+    ),
+    ("mlops_suite.evaluation.report",),
 )
 # Variables a step's environment may add or change and still be forked: kfp.local's
 # marker for the executor, and what the shell maintains (bash also exports the
@@ -167,29 +171,48 @@ def _import(name: str) -> None:
     gc.freeze()
 
 
-def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> int:
-    """The fork server's loop: import, then fork a process per step until told.
+def serve(prefix: str, phases: tuple[tuple[str, ...], ...] = PRELOAD) -> int:
+    """The fork servers: import a phase, listen, fork the next phase's server.
 
-    It listens once every module is imported (steps wait for that); an import that
-    fails is left to the steps, which fail on it as they would have. Told to stop
-    (SIGTERM), it takes no more steps and ends once the running ones have.
+    The server of phase ``i`` listens on ``<prefix>-<i>.sock`` once the modules of
+    phases ``0..i`` are imported, and forks a process per step until told to stop;
+    the next phase's server is forked from it just before it listens, so it imports
+    only what is new. A step goes to the latest server listening (see
+    :mod:`~mlops_suite.ops.step_launcher`) and imports what is still missing
+    itself. An import that fails is left to the steps, which fail on it as they
+    would have. Told to stop (SIGTERM), a server stops the next one, takes no more
+    steps and ends once its running ones have.
 
     Args:
-        path: The Unix socket to listen on.
-        preload: The modules to import.
+        prefix: The sockets' path without ``-<i>.sock``.
+        phases: The modules to import, phase by phase.
 
     Returns:
         The exit code, 0.
     """
     parent = os.getppid()
     started = dict(os.environ)
-    for name in preload:
-        _import(name)
+    phase = 0
+    while True:
+        for name in phases[phase]:
+            _import(name)
+        later = None
+        if phase + 1 < len(phases):
+            later = os.fork()
+            if later == 0:  # the next phase's server: import on from here
+                parent, phase = os.getppid(), phase + 1
+                continue
+        return _serve_steps(f"{prefix}-{phase}.sock", parent, started, later)
+
+
+def _serve_steps(
+    path: str, parent: int, started: dict[str, str], later: int | None
+) -> int:
+    """Fork a process per step asking on ``path`` until told to stop."""
     # What the imports set (scikit-learn sets KMP_* variables), for every step.
     imported_env = {
         name: value for name, value in os.environ.items() if started.get(name) != value
     }
-
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
@@ -207,6 +230,8 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> int:
         if stopping and listener.fileno() >= 0:
             selector.unregister(listener)
             listener.close()
+            if later is not None:
+                os.kill(later, signal.SIGTERM)
         for key, _events in selector.select(timeout=1.0):
             if key.fileobj is listener:
                 connection, _ = listener.accept()
@@ -216,6 +241,11 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> int:
                 os.read(wake_read, 4096)
         _reap(running)
     listener.close()
+    if later is not None:
+        # Waited for, so that its steps' CPU time and peak memory reach the run's
+        # own accounting (getrusage of the process that started the servers).
+        os.kill(later, signal.SIGTERM)
+        os.waitpid(later, 0)
     return 0
 
 
@@ -268,11 +298,14 @@ def _reap(running: dict[int, socket.socket]) -> None:
 
 
 @contextmanager
-def forked_steps(preload: tuple[str, ...] = PRELOAD) -> Iterator[str | None]:
-    """Run a fork server for the duration of a local run.
+def forked_steps(
+    phases: tuple[tuple[str, ...], ...] = PRELOAD,
+) -> Iterator[str | None]:
+    """Run the fork servers for the duration of a local run.
 
     Args:
-        preload: The modules the server imports before it forks steps.
+        phases: The modules the servers import before they fork steps, phase by
+            phase (see :func:`serve`).
 
     Yields:
         The executable to run steps with instead of the interpreter (a wrapper
@@ -284,24 +317,25 @@ def forked_steps(preload: tuple[str, ...] = PRELOAD) -> Iterator[str | None]:
         return
     with tempfile.TemporaryDirectory(prefix="mlops-steps-") as scratch:
         folder = Path(scratch)
-        path = str(folder / "fork.sock")
+        prefix = str(folder / "fork")
         launcher = folder / "python3"
         launcher.write_text(
             "#!/bin/sh\n"
             f"exec {shlex.quote(sys.executable)} -SI "
             f"{shlex.quote(str(Path(__file__).with_name('step_launcher.py')))} "
-            f'{shlex.quote(path)} "$@"\n'
+            f'{shlex.quote(prefix)} {len(phases)} "$@"\n'
         )
         launcher.chmod(0o755)
+        command = [sys.executable, "-m", "mlops_suite.ops.fork_server", prefix]
         with open(folder / "fork-server.log", "wb") as log:
             server = subprocess.Popen(
-                [sys.executable, "-m", "mlops_suite.ops.fork_server", path, *preload],
+                [*command, json.dumps(phases)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        # Steps wait for the server while this process lives and imports.
-        Path(path + PID_SUFFIX).write_text(str(server.pid))
+        # Steps wait for the servers while the first lives and imports.
+        Path(prefix + PID_SUFFIX).write_text(str(server.pid))
         try:
             yield str(launcher)
         finally:
@@ -314,4 +348,4 @@ def forked_steps(preload: tuple[str, ...] = PRELOAD) -> Iterator[str | None]:
 
 
 if __name__ == "__main__":
-    sys.exit(serve(sys.argv[1], tuple(sys.argv[2:])))
+    sys.exit(serve(sys.argv[1], tuple(tuple(p) for p in json.loads(sys.argv[2]))))

@@ -21,7 +21,7 @@ import struct
 import sys
 import time
 
-# Beside the socket: the fork server's process id, while it imports.
+# Beside the sockets: the first fork server's process id, while it imports.
 PID_SUFFIX = ".pid"
 # How long a step waits for the fork server to finish importing; its imports take
 # a few seconds, this many only on a machine far too busy for them.
@@ -34,10 +34,10 @@ def _fresh_interpreter(arguments: list[str]) -> None:
     os.execv(sys.executable, [sys.executable, *arguments])
 
 
-def _importing(path: str) -> bool:
-    """Whether the fork server is alive (so, until it listens, importing)."""
+def _importing(prefix: str) -> bool:
+    """Whether the first fork server is alive (so, until it listens, importing)."""
     try:
-        pid = int(open(path + PID_SUFFIX).read())
+        pid = int(open(prefix + PID_SUFFIX).read())
         with open(f"/proc/{pid}/stat") as stat:
             state = stat.read().rsplit(")", 1)[1].split()[0]
     except (OSError, ValueError, IndexError):
@@ -45,18 +45,22 @@ def _importing(path: str) -> bool:
     return state not in ("Z", "X")  # a zombie or dead server never will listen
 
 
-def _connect(path: str) -> socket.socket | None:
-    """Connect to the fork server once it listens; None when it will not."""
+def _connect(prefix: str, phases: int) -> socket.socket | None:
+    """Connect to the latest fork server listening; None when none will.
+
+    The server of a later phase has imported more (``<prefix>-<phase>.sock``).
+    """
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
-        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            client.connect(path)
-        except OSError:
-            client.close()
-        else:
-            return client
-        if time.monotonic() > deadline or not _importing(path):
+        for phase in reversed(range(phases)):
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                client.connect(f"{prefix}-{phase}.sock")
+            except OSError:
+                client.close()
+            else:
+                return client
+        if time.monotonic() > deadline or not _importing(prefix):
             return None
         time.sleep(_POLL_S)
 
@@ -83,9 +87,9 @@ def _exit_like(status: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """``step_launcher.py SOCKET ARGUMENTS...``: run ``python3 ARGUMENTS`` as a step."""
-    path, arguments = argv[1], argv[2:]
-    client = _connect(path)
+    """``step_launcher.py PREFIX PHASES ARGUMENTS...``: run ``python3 ARGUMENTS``."""
+    prefix, phases, arguments = argv[1], int(argv[2]), argv[3:]
+    client = _connect(prefix, phases)
     if client is None:
         _fresh_interpreter(arguments)
         return

@@ -18,11 +18,13 @@ import pytest
 
 from mlops_suite.ops.fork_server import FRESH_STEPS_ENV, forked_steps
 
-# Light, so the server is ready in a moment; what the probe looks for.
+# Light, so the servers are ready in a moment; what the probe looks for.
 PRELOADED = "mlops_suite.tasks"
+LATER = "mlops_suite.atomic"
 PROBE = f"""
 import os, sys
 print("preloaded", {PRELOADED!r} in sys.modules)
+print("later", {LATER!r} in sys.modules)
 print("argv", sys.argv[1:])
 print("path0", sys.path[0])
 print("cwd", os.getcwd())
@@ -56,9 +58,10 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     # Taken before the server starts: pytest changes PYTEST_CURRENT_TEST between a
     # test's setup and call, and a step with another environment is not forked.
     env = dict(os.environ)
-    with forked_steps(preload=(PRELOADED,)) as python3:
+    with forked_steps(phases=((PRELOADED,), (LATER,))) as python3:
         assert python3 is not None
-        socket_path = Path(python3).with_name("fork.sock")
+        # The later phase's server, which imported both.
+        socket_path = Path(python3).with_name("fork-1.sock")
         deadline = time.monotonic() + 60
         while not socket_path.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -87,7 +90,7 @@ def test_a_step_is_forked_with_its_own_arguments_place_and_streams(
 
     assert result.returncode == 0, result.stderr
     seen = lines(result)
-    assert seen["preloaded"] == "True"
+    assert seen["preloaded"] == seen["later"] == "True"
     assert seen["argv"] == "['a', 'b']"
     assert seen["path0"] == seen["cwd"] == str(step_dir)
     assert seen["marker"] == "true None"
@@ -123,9 +126,9 @@ def test_an_import_that_fails_is_left_to_the_steps(
 ) -> None:
     monkeypatch.delenv(FRESH_STEPS_ENV, raising=False)
     env = dict(os.environ)
-    with forked_steps(preload=("no_such_module_anywhere", PRELOADED)) as python3:
+    with forked_steps(phases=(("no_such_module_anywhere", PRELOADED),)) as python3:
         assert python3 is not None
-        socket_path = Path(python3).with_name("fork.sock")
+        socket_path = Path(python3).with_name("fork-0.sock")
         while not socket_path.exists():
             time.sleep(0.05)
         time.sleep(1.0)  # both imports tried by now

@@ -69,12 +69,16 @@ golden: $(STAMP) ## rewrite the golden YAML files after an intended change to a 
 	$(MLOPS) compile --output-dir tests/golden
 
 .PHONY: bench
-bench: $(STAMP) ## drift vs pyarrow; peak memory at 10M rows; ONNX vs scikit-learn; CBPE vs NannyML
-	$(PY) bench/drift_bench.py
-	$(PY) bench/drift_bench.py --memory-rows 10000000
-	$(PY) bench/onnx_bench.py
-	$(PY) bench/cbpe_bench.py
-	$(PY) bench/cbpe_bench.py --memory-rows 10000000
+bench: $(STAMP) ## every benchmark, one table of figures beside baselines (~30 min; BENCH_SCALE, BENCH_<NAME> set sizes)
+	$(PY) bench/run_all.py
+
+.PHONY: bench-quick
+bench-quick: $(STAMP) ## the same benchmarks at 1% of the rows, in a few minutes
+	BENCH_SCALE=0.01 $(PY) bench/run_all.py
+
+.PHONY: bench-nannyml
+bench-nannyml: $(STAMP) ## install NannyML (the bench extra) in build/bench-nannyml for the CBPE comparison
+	$(PY) bench/cbpe_bench.py --install-nannyml
 
 .PHONY: apiserver
 apiserver: ## build kube-apiserver 1.20 once per machine for the apiserver tests (Debian; ~12 min)

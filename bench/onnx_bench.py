@@ -33,6 +33,7 @@ import numpy as np
 import onnxruntime
 import pandas as pd
 from palmerpenguins import load_penguins
+from table import Figure, print_table
 
 from mlops_suite.model_folder import save_model
 from mlops_suite.onnx_export import export_onnx, onnx_inputs
@@ -69,7 +70,7 @@ def _rows_cycle(items: list[Any]) -> Callable[[], Any]:
     return following
 
 
-def bench_estimator(name: str, train: pd.DataFrame, test: pd.DataFrame) -> None:
+def bench_estimator(name: str, train: pd.DataFrame, test: pd.DataFrame) -> list[Figure]:
     """Export one estimator, then time and compare both models."""
     model = train_model(train, LABEL, estimator=name, seed=0)
     features = model.metadata["features"]
@@ -139,6 +140,41 @@ def bench_estimator(name: str, train: pd.DataFrame, test: pd.DataFrame) -> None:
         f"{ort_many * 1e3:8.3f} ms | {ratio_many:6.1f}x"
     )
     print(f"  same answers on every timed input: {'yes' if same else 'NO'}")
+    note = "" if same else "onnxruntime and scikit-learn answered differently"
+    return [
+        Figure(
+            f"ONNX {name}, 1 row",
+            ort_one * 1e3,
+            "ms",
+            "scikit-learn Pipeline",
+            sk_one * 1e3,
+            target=f">= {SINGLE_ROW_TARGET:g}x faster",
+            met=ratio_one >= SINGLE_ROW_TARGET and same,
+            note=note,
+        ),
+        Figure(
+            f"ONNX {name}, {BATCH_ROWS} rows",
+            ort_many * 1e3,
+            "ms",
+            "scikit-learn Pipeline",
+            sk_many * 1e3,
+            note=note,
+        ),
+    ]
+
+
+def run(estimators: list[str]) -> list[Figure]:
+    """Time each estimator's ONNX export against its Pipeline; print and return."""
+    penguins = load_penguins().sample(frac=1.0, random_state=11).reset_index(drop=True)
+    train, test = penguins.iloc[:240], penguins.iloc[240:].reset_index(drop=True)
+    print(
+        f"data: penguins, {len(train)} rows to train, {len(test)} test rows; "
+        f"onnxruntime {onnxruntime.__version__}, 1 thread"
+    )
+    figures: list[Figure] = []
+    for name in estimators:
+        figures += bench_estimator(name, train, test)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -150,14 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated classifier names (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    penguins = load_penguins().sample(frac=1.0, random_state=11).reset_index(drop=True)
-    train, test = penguins.iloc[:240], penguins.iloc[240:].reset_index(drop=True)
-    print(
-        f"data: penguins, {len(train)} rows to train, {len(test)} test rows; "
-        f"onnxruntime {onnxruntime.__version__}, 1 thread"
-    )
-    for name in args.estimators.split(","):
-        bench_estimator(name.strip(), train, test)
+    print_table(run([name.strip() for name in args.estimators.split(",")]))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from mlops_suite.artifacts import CLASSIFICATION, REGRESSION, TASKS
 from mlops_suite.errors import ApprovalError
 from mlops_suite.evaluation.champion import rescore_champion
-from mlops_suite.evaluation.metrics import HIGHER_IS_BETTER
 from mlops_suite.registry import ModelRegistry
 from mlops_suite.registry.runs import APPROVAL_STEP, validate_run_id
+from mlops_suite.tasks import HIGHER_IS_BETTER
 
 if TYPE_CHECKING:
     import pandas as pd

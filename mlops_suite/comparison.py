@@ -22,10 +22,10 @@ from matplotlib.figure import Figure
 
 from mlops_suite.atomic import write_text
 from mlops_suite.errors import MlopsError
-from mlops_suite.evaluation.metrics import HIGHER_IS_BETTER
 from mlops_suite.figures import img_tag
 from mlops_suite.registry import ModelRegistry, governance
 from mlops_suite.registry.history import APPROVED, Event
+from mlops_suite.tasks import HIGHER_IS_BETTER
 
 COMPARE_HTML = "compare.html"
 # Characters of a sha256 shown in the table: enough to tell data sets apart.

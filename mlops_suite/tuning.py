@@ -19,8 +19,9 @@ from typing import Any
 import pandas as pd
 
 from mlops_suite.errors import TrainingError
-from mlops_suite.evaluation.metrics import evaluate, primary_metric
-from mlops_suite.training.estimators import check_task, search_space_grid
+from mlops_suite.evaluation.metrics import evaluate
+from mlops_suite.tasks import check_task, primary_metric
+from mlops_suite.training.estimators import search_space_grid
 from mlops_suite.training.train import train_model
 
 # Scores equal to this many decimals are a tie: float noise must not pick the winner.

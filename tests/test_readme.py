@@ -41,7 +41,7 @@ import pytest
 import yaml
 
 from mlops_suite import __version__
-from mlops_suite.serving.runtime import free_port
+from mlops_suite.serving.server_process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

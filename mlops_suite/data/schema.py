@@ -13,10 +13,9 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
-import pandas as pd
 
 from mlops_suite.artifacts import (
     BOOLEAN,
@@ -25,8 +24,10 @@ from mlops_suite.artifacts import (
     NUMERIC,
     SCHEMA_FILE,
 )
-from mlops_suite.data.statistics import compute_statistics
 from mlops_suite.errors import DataError, SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "check_schema",
@@ -71,7 +72,13 @@ def infer_schema(
             f"cannot infer a schema from a table with 0 rows ({df.shape[1]} "
             "columns); expected at least one row"
         )
-    stats = statistics if statistics is not None else compute_statistics(df)
+    stats = statistics
+    if stats is None:
+        # Imported here: checking and hashing schemas (registration, the CLI) does
+        # not need pandas.
+        from mlops_suite.data.statistics import compute_statistics
+
+        stats = compute_statistics(df)
     by_name = {entry["name"]: entry for entry in stats.get("columns", [])}
     names = [str(name) for name in df.columns]
     if sorted(by_name) != sorted(names) or stats.get("num_rows") != len(df):

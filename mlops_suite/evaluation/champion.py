@@ -8,14 +8,14 @@ would make the comparison unfair.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlops_suite.errors import MlopsError
-from mlops_suite.evaluation.metrics import evaluate
 from mlops_suite.model_folder import load_model
 from mlops_suite.registry import ModelRegistry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,10 @@ def rescore_champion(
     champion = registry.champion(model_name)
     if champion is None:
         return None
+    # Scoring needs scikit-learn: imported only when there is a champion to score,
+    # so the first run's approval step starts without it.
+    from mlops_suite.evaluation.metrics import evaluate
+
     with registry.local_copy(model_name, champion.version) as folder:
         loaded = load_model(folder)
     try:

@@ -24,12 +24,11 @@ from mlops_suite.errors import DataError
 from mlops_suite.evaluation.metrics import (
     class_indices,
     ovr_roc_auc,
-    primary_metric,
     regression_metrics,
     served_rows,
 )
 from mlops_suite.explanation import PERMUTATION_IMPORTANCE
-from mlops_suite.training.estimators import check_task
+from mlops_suite.tasks import check_task, primary_metric
 
 # Shuffles per column: enough for a standard deviation, cheap on a test split.
 DEFAULT_REPEATS = 5

@@ -27,9 +27,9 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import Pipeline
 
-from mlops_suite.artifacts import BOOLEAN, CATEGORICAL, CLASSIFICATION, REGRESSION
+from mlops_suite.artifacts import BOOLEAN, CATEGORICAL, CLASSIFICATION
 from mlops_suite.errors import DataError
-from mlops_suite.training.estimators import check_task
+from mlops_suite.tasks import check_task, primary_metric
 from mlops_suite.training.train import MISSING_CATEGORY, to_v1_instances
 
 # The KFP UI and the report draw at most this many ROC points; more adds bytes, not
@@ -38,32 +38,7 @@ MAX_ROC_POINTS = 200
 # Regression reports plot at most this many (actual, predicted) pairs.
 MAX_REGRESSION_POINTS = 1000
 
-_PRIMARY = {CLASSIFICATION: ("roc_auc", True), REGRESSION: ("rmse", False)}
-
 Metrics = dict[str, float | None]
-
-# Direction of every metric the evaluation stage reports.
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "accuracy": True,
-    "f1_macro": True,
-    "roc_auc": True,
-    "log_loss": False,
-    "rmse": False,
-    "mae": False,
-    "r2": True,
-}
-
-
-def primary_metric(task: str) -> tuple[str, bool]:
-    """Names the metric that ranks models for ``task``.
-
-    Args:
-        task: ``classification`` or ``regression``.
-
-    Returns:
-        ``(name, higher_is_better)``: ``("roc_auc", True)`` or ``("rmse", False)``.
-    """
-    return _PRIMARY[check_task(task)]
 
 
 @dataclass

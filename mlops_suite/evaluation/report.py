@@ -15,9 +15,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlops_suite.artifacts import CLASSIFICATION
-from mlops_suite.evaluation.metrics import Evaluation, primary_metric
+from mlops_suite.evaluation.metrics import Evaluation
 from mlops_suite.explanation import ranked_importance
 from mlops_suite.figures import img_tag
+from mlops_suite.tasks import primary_metric
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem;

@@ -21,7 +21,6 @@ import numpy as np
 
 from mlops_suite.artifacts import CLASSIFICATION
 from mlops_suite.evaluation.metrics import (
-    HIGHER_IS_BETTER,
     Metrics,
     accuracy_and_f1,
     ovr_roc_auc,
@@ -35,6 +34,7 @@ from mlops_suite.monitoring.performance_reference import (
 )
 from mlops_suite.monitoring.scoring_plan import ScoredBatch
 from mlops_suite.monitoring.timeline_result import MetricPoint
+from mlops_suite.tasks import HIGHER_IS_BETTER
 
 # Fewest labelled rows whose realized metric may raise an alert (as decay requires).
 MIN_LABELLED_ROWS = 30

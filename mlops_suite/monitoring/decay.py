@@ -27,7 +27,6 @@ import pandas as pd
 from mlops_suite.artifacts import CLASSIFICATION, REGRESSION
 from mlops_suite.errors import DataError, MlopsError
 from mlops_suite.evaluation.metrics import (
-    HIGHER_IS_BETTER,
     Metrics,
     accuracy_and_f1,
     class_log_loss,
@@ -36,7 +35,7 @@ from mlops_suite.evaluation.metrics import (
 )
 from mlops_suite.monitoring.label_join import LabelledPredictions, join_labels
 from mlops_suite.monitoring.payloads.columns import PREDICTION_COLUMN
-from mlops_suite.training.estimators import check_task
+from mlops_suite.tasks import HIGHER_IS_BETTER, check_task
 
 DEFAULT_LABEL_COLUMN = "label"
 DEFAULT_MAX_DROP = 0.05

@@ -30,7 +30,6 @@ from typing import Any
 
 import pandas as pd
 
-from mlops_suite.evaluation.metrics import HIGHER_IS_BETTER
 from mlops_suite.monitoring.chunk_performance import (
     MIN_LABELLED_ROWS,
     PerformanceTally,
@@ -45,6 +44,7 @@ from mlops_suite.monitoring.payloads.columns import PREDICTION_COLUMN
 from mlops_suite.monitoring.performance_reference import MONITORED
 from mlops_suite.monitoring.scoring_plan import ScoringPlan
 from mlops_suite.monitoring.sources import open_parts
+from mlops_suite.tasks import HIGHER_IS_BETTER
 
 # The signals a performance check gives, as the decision names them.
 ESTIMATED = "estimated_performance"

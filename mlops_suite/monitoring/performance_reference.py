@@ -24,23 +24,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mlops_suite.artifacts import CLASSIFICATION, REGRESSION
 from mlops_suite.errors import DataError
-from mlops_suite.evaluation.metrics import (
-    HIGHER_IS_BETTER,
-    Metrics,
-    accuracy_and_f1,
-    ovr_roc_auc,
-    regression_metrics,
-)
-from mlops_suite.monitoring.calibrator import Calibrator, fit_calibrator
-from mlops_suite.training.estimators import check_task
-from mlops_suite.training.train import to_v1_instances
+from mlops_suite.tasks import HIGHER_IS_BETTER, check_task
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_suite.evaluation.metrics import Metrics
+    from mlops_suite.monitoring.calibrator import Calibrator
 
 # The key of metadata.json that holds the reference.
 REFERENCE_KEY = "performance_reference"
@@ -251,6 +247,16 @@ def fit_reference(
         DataError: The label column is missing or has missing values, a class is
             unknown to the model, or there are no rows.
     """
+    # Fitting needs scikit-learn; reading a reference back (registration,
+    # monitoring) does not, so those steps start without it.
+    from mlops_suite.evaluation.metrics import (
+        accuracy_and_f1,
+        ovr_roc_auc,
+        regression_metrics,
+    )
+    from mlops_suite.monitoring.calibrator import fit_calibrator
+    from mlops_suite.training.train import to_v1_instances
+
     task = check_task(str(metadata["task"]))
     label = str(metadata["label"])
     if label not in held_out.columns or held_out.empty:

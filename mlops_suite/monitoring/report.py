@@ -5,10 +5,10 @@ threshold, so the page answers "what moved, and by how much" at a glance. When t
 model version records what it relies on (permutation importance), each feature's
 importance stands next to its drift score and the drifted features are listed by
 importance: drift in a feature the model leans on matters most. Each
-feature has its reference and current distributions overlaid (shares, so tables of
-different sizes compare) with its score against its threshold. Figures are drawn on
-matplotlib's Agg canvas (no display, no pyplot global state) and embedded as base64
-PNG, so the page opens from a KFP HTML artifact without fetching anything.
+feature has its reference and current distributions side by side (shares, so tables
+of different sizes compare) with its score against its threshold, drawn as inline
+SVG (:mod:`.drift_figures`), so the page opens from a KFP HTML artifact without
+fetching anything, and renders in milliseconds.
 """
 
 from __future__ import annotations
@@ -17,20 +17,8 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-from matplotlib.figure import Figure
-
-from mlops_suite.artifacts import NUMERIC
-from mlops_suite.data.statistics import OTHER
-from mlops_suite.figures import img_tag
+from mlops_suite.monitoring.drift_figures import feature_svg
 from mlops_suite.monitoring.drift_report import DriftReport, FeatureDrift
-from mlops_suite.monitoring.profile import UNTRACKED
-
-# Categorical values drawn per feature: the ones whose share is largest on either side.
-TOP_CATEGORIES = 15
-_REFERENCE_COLOR = "#9aa5b1"
-_CURRENT_COLOR = "#2680c2"
-_DRIFT_COLOR = "#c62828"
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem;
@@ -41,7 +29,7 @@ table{border-collapse:collapse;margin:.5rem 0 1.5rem}
 td,th{border:1px solid #d9e2ec;padding:.3rem .7rem;text-align:right}
 th{background:#f5f7fa}td:first-child,th:first-child{text-align:left}
 tr.drifted td{background:#fdecea}
-.feature{margin:1.5rem 0}.feature h3{margin-bottom:.3rem}img{max-width:100%}
+.feature{margin:1.5rem 0}.feature h3{margin-bottom:.3rem}svg{max-width:100%;height:auto}
 """
 
 
@@ -159,137 +147,7 @@ def _table(features: list[FeatureDrift], importance: Mapping[str, float] | None)
 
 
 def _section(feature: FeatureDrift) -> str:
-    figure = (
-        _numeric_figure(feature)
-        if feature.type == NUMERIC
-        else _category_figure(feature)
-    )
     return (
         f'<div class="feature" id="{html.escape(feature.name)}">'
-        f"<h3>{html.escape(feature.name)}</h3>{_img(figure, feature.name)}</div>"
+        f"<h3>{html.escape(feature.name)}</h3>{feature_svg(feature)}</div>"
     )
-
-
-def _img(fig: Figure, alt: str) -> str:
-    return img_tag(fig, alt, dpi=90)
-
-
-def _title(feature: FeatureDrift) -> tuple[str, str]:
-    relation = ">" if feature.score > feature.threshold else "≤"
-    text = (
-        f"{feature.name}: {feature.metric} {feature.score:.3f} {relation} threshold "
-        f"{feature.threshold:.3f}"
-    )
-    if feature.drifted:
-        text += f" — DRIFTED ({', '.join(feature.reasons)})"
-    return text, _DRIFT_COLOR if feature.drifted else "#1f2933"
-
-
-def _shares(counts: tuple[int, ...]) -> np.ndarray:
-    values = np.asarray(counts, dtype=np.float64)
-    total = values.sum()
-    return values / total if total > 0 else values
-
-
-def _empty(ax: Any, message: str) -> None:
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _numeric_figure(feature: FeatureDrift) -> Figure:
-    fig = Figure(figsize=(7.5, 3.2))
-    ax = fig.add_subplot()
-    text, color = _title(feature)
-    ax.set_title(text, color=color, fontsize=10)
-    edges = np.asarray(feature.edges or (), dtype=np.float64)
-    reference = _shares(feature.reference_counts)
-    current = _shares(feature.current_counts)
-    if edges.size < 2 or not reference.size:
-        _empty(ax, "no reference values to bin")
-        return fig
-    width = float(edges[1] - edges[0])
-    if width <= 0:
-        # A constant reference: below, at, and above its single value.
-        labels = [f"< {edges[0]:.4g}", f"= {edges[0]:.4g}", f"> {edges[0]:.4g}"]
-        slots = np.arange(3)
-        pick = [0, len(reference) - 2, len(reference) - 1]
-        ax.bar(
-            slots - 0.2, reference[pick], 0.4, color=_REFERENCE_COLOR, label="reference"
-        )
-        ax.bar(slots + 0.2, current[pick], 0.4, color=_CURRENT_COLOR, label="current")
-        ax.set_xticks(slots, labels)
-    else:
-        centers = (edges[:-1] + edges[1:]) / 2
-        ax.bar(
-            centers,
-            reference[1:-1],
-            width,
-            color=_REFERENCE_COLOR,
-            alpha=0.7,
-            label="reference",
-        )
-        ax.bar(
-            centers,
-            current[1:-1],
-            width,
-            color=_CURRENT_COLOR,
-            alpha=0.45,
-            edgecolor=_CURRENT_COLOR,
-            label="current",
-        )
-        # Values outside the reference range: drawn one bin beyond each end.
-        for share, where, side in (
-            (current[0], edges[0] - width / 2, "below min"),
-            (current[-1], edges[-1] + width / 2, "above max"),
-        ):
-            if share > 0:
-                ax.bar(
-                    where,
-                    share,
-                    width,
-                    color="none",
-                    edgecolor=_DRIFT_COLOR,
-                    hatch="//",
-                    label=f"current {side}",
-                )
-        ax.axvline(edges[0], color="#616e7c", lw=0.8, ls=":")
-        ax.axvline(edges[-1], color="#616e7c", lw=0.8, ls=":")
-    ax.set_ylabel("share of values")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.grid(axis="y", alpha=0.3)
-    return fig
-
-
-def _category_figure(feature: FeatureDrift) -> Figure:
-    words = list(feature.categories or ())
-    reference = _shares(feature.reference_counts)
-    current = _shares(feature.current_counts)
-    order = sorted(
-        range(len(words)),
-        key=lambda i: -max(reference[i] if reference.size else 0.0, current[i]),
-    )[:TOP_CATEGORIES]
-    height = max(2.5, 0.32 * len(order) + 1.2)
-    fig = Figure(figsize=(7.5, height))
-    ax = fig.add_subplot()
-    text, color = _title(feature)
-    ax.set_title(text, color=color, fontsize=10)
-    if not order:
-        _empty(ax, "no values")
-        return fig
-    slots = np.arange(len(order))
-    ax.barh(
-        slots - 0.2, reference[order], 0.4, color=_REFERENCE_COLOR, label="reference"
-    )
-    ax.barh(slots + 0.2, current[order], 0.4, color=_CURRENT_COLOR, label="current")
-    labels = []
-    for i in order:
-        word = words[i]
-        new = feature.reference_counts[i] == 0 and word not in (OTHER, UNTRACKED)
-        labels.append(f"{word} (new)" if new else word)
-    ax.set_yticks(slots, labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("share of values")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(axis="x", alpha=0.3)
-    return fig

@@ -15,7 +15,7 @@ return the outputs the summary reads, so the runner sends it itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,7 +117,7 @@ def run_training(
         MlopsError: A step stopped the run; the message is the step's sentence.
             Before any step runs: a bad model name, approval mode or notify URL.
     """
-    from mlops_suite.pipelines.training import PIPELINE_NAME, build_training_steps
+    from mlops_suite.pipelines.training import PIPELINE_NAME
     from mlops_suite.registry import (
         ModelRegistry,
         check_approval_mode,
@@ -147,7 +147,7 @@ def run_training(
         arguments["thresholds_json"] = json.dumps(thresholds, sort_keys=True)
     if max_regression is not None:
         arguments["max_regression"] = max_regression
-    run = notice.run(build_training_steps(), arguments, pipeline_root)
+    run = notice.run(_training_steps, arguments, pipeline_root)
     reason = str(run.outputs.get("reason", "")).strip()
     version = int(run.outputs.get("version") or 0)
     new = version if run.outputs.get("new_version") else None
@@ -229,10 +229,7 @@ def run_continuous_training(
         MlopsError: A step stopped the run; the message is the step's sentence.
             Before any step runs: a bad model name, approval mode or notify URL.
     """
-    from mlops_suite.pipelines.continuous_training import (
-        PIPELINE_NAME,
-        build_continuous_training_steps,
-    )
+    from mlops_suite.pipelines.continuous_training import PIPELINE_NAME
     from mlops_suite.registry import (
         ModelRegistry,
         check_approval_mode,
@@ -263,7 +260,7 @@ def run_continuous_training(
         if performance_thresholds
         else "",
     }
-    run = notice.run(build_continuous_training_steps(), arguments, pipeline_root)
+    run = notice.run(_continuous_training_steps, arguments, pipeline_root)
     version = int(run.outputs.get("version") or 0)
     new = version if run.outputs.get("new_version") else None
     pending, new = (new, None) if approval == "manual" else (None, new)
@@ -328,13 +325,13 @@ class _Notice:
     model_name: str
 
     def run(
-        self, steps: Any, arguments: dict[str, Any], pipeline_root: Path
+        self, build: Callable[[], Any], arguments: dict[str, Any], pipeline_root: Path
     ) -> LocalRun:
-        """Runs ``steps``; when a step fails, notifies, then raises as before."""
-        from mlops_suite.ops.local_run import PipelineRunError, run_locally
+        """Builds and runs the steps; when a step fails, notifies, then raises."""
+        from mlops_suite.ops.local_run import PipelineRunError
 
         try:
-            return run_locally(steps, arguments, pipeline_root=pipeline_root)
+            return _run(build, arguments, pipeline_root)
         except PipelineRunError as error:
             self._failed(error)
             raise
@@ -378,6 +375,36 @@ def _run_id(run_dir: Path | None, log_path: Path | None) -> str:
     if run_dir is not None:
         return run_dir.name
     return log_path.stem if log_path is not None else "local"
+
+
+def _training_steps() -> Any:
+    from mlops_suite.pipelines.training import build_training_steps
+
+    return build_training_steps()
+
+
+def _continuous_training_steps() -> Any:
+    from mlops_suite.pipelines.continuous_training import (
+        build_continuous_training_steps,
+    )
+
+    return build_continuous_training_steps()
+
+
+def _run(
+    build: Callable[[], Any], arguments: dict[str, Any], pipeline_root: Path
+) -> LocalRun:
+    """Build the pipeline (kfp and the components load) and run it locally.
+
+    The steps' fork server starts first, so it imports while this process builds.
+    """
+    from mlops_suite.ops.fork_server import forked_steps
+    from mlops_suite.ops.local_run import run_locally
+
+    with forked_steps() as step_python:
+        return run_locally(
+            build(), arguments, pipeline_root=pipeline_root, step_python=step_python
+        )
 
 
 def _waits_for_a_person(registry: ModelRegistry, name: str, version: int) -> str:

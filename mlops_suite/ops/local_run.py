@@ -1,9 +1,11 @@
 """Run a pipeline on the embedded default: ``kfp.local`` with a subprocess per step.
 
-No cluster and no Docker: every step runs as a subprocess of this Python, which has
-the suite installed, exactly as it would run in the component image. The full step
-logs go to a file; the caller gets one progress line per step and, when a step fails,
-the one sentence the step gave for it.
+No cluster and no Docker: every step runs as a process of its own with this Python,
+which has the suite installed, exactly as it would run in the component image. Steps
+are forked from a process that imported the heavy libraries once
+(:mod:`mlops_suite.ops.fork_server`), so a step's start costs milliseconds instead
+of seconds of imports. The full step logs go to a file; the caller gets one progress
+line per step and, when a step fails, the one sentence the step gave for it.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlops_suite.errors import ERROR_MARKER, MlopsError
+from mlops_suite.ops.fork_server import forked_steps
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STARTED = re.compile(r"Executing task '([^']+)'")
@@ -143,6 +146,7 @@ def run_locally(
     *,
     pipeline_root: Path,
     progress: Callable[[str], None] | None = None,
+    step_python: str | None = None,
 ) -> LocalRun:
     """Runs ``pipeline`` with ``kfp.local.SubprocessRunner`` in this environment.
 
@@ -152,6 +156,10 @@ def run_locally(
         pipeline_root: Where step outputs and the log file go (created if missing).
         progress: Called with one line per step event; the default prints to the
             terminal's stdout (step logs themselves go to the log file).
+        step_python: What kfp.local starts the steps with instead of this
+            interpreter: the stand-in of a fork server the caller started
+            (:func:`~mlops_suite.ops.fork_server.forked_steps`), so that it imports
+            while the caller builds the pipeline; None starts one for this run.
 
     Returns:
         The run's outputs, log file and steps.
@@ -160,6 +168,19 @@ def run_locally(
         PipelineRunError: A step failed; the message is the step's own sentence when
             it gave one, else the failing step's name and the log file to read.
     """
+    if step_python is not None:
+        return _run(pipeline, arguments, pipeline_root, progress, step_python)
+    with forked_steps() as started:
+        return _run(pipeline, arguments, pipeline_root, progress, started)
+
+
+def _run(
+    pipeline: Any,
+    arguments: dict[str, Any],
+    pipeline_root: Path,
+    progress: Callable[[str], None] | None,
+    step_python: str | None,
+) -> LocalRun:
     from kfp import local
 
     pipeline_root.mkdir(parents=True, exist_ok=True)
@@ -182,7 +203,11 @@ def run_locally(
     with log_path.open("w", encoding="utf-8") as handle:
         step_log = _StepLog(handle, progress or to_terminal)
         try:
-            with contextlib.redirect_stdout(step_log), warnings.catch_warnings():
+            with (
+                contextlib.redirect_stdout(step_log),
+                warnings.catch_warnings(),
+                _steps_started_with(step_python),
+            ):
                 # Steps run in this environment on purpose: the suite's image holds
                 # exactly this package, so the base-image warning does not apply.
                 warnings.filterwarnings("ignore", message=".*non-Python base image.*")
@@ -216,6 +241,24 @@ def _new_run_dir(pipeline_root: Path, earlier: set[Path]) -> Path | None:
     """The run's folder: kfp.local writes <pipeline_root>/<pipeline-name>-<time>/."""
     new = [p for p in pipeline_root.iterdir() if p.is_dir() and p not in earlier]
     return max(new, key=lambda p: p.stat().st_mtime) if new else None
+
+
+@contextlib.contextmanager
+def _steps_started_with(executable: str | None) -> Iterator[None]:
+    """Have kfp.local start steps with ``executable`` instead of this interpreter.
+
+    kfp.local puts ``sys.executable`` in place of ``python3`` in each step's command
+    when it starts the step; None leaves it as it is.
+    """
+    if executable is None:
+        yield
+        return
+    interpreter = sys.executable
+    sys.executable = executable
+    try:
+        yield
+    finally:
+        sys.executable = interpreter
 
 
 def _release_log_handlers(step_log: _StepLog, terminal: Any) -> None:

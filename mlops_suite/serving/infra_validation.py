@@ -48,7 +48,6 @@ from mlops_suite.model_folder import (
     verify_model_file,
 )
 from mlops_suite.serving.probabilities import PREDICT_PROBA_ENV, PREDICT_PROBA_ON
-from mlops_suite.serving.runtime import start_server_in_subprocess
 from mlops_suite.serving.sample_requests import (
     RequestFailed,
     is_missing,
@@ -59,6 +58,7 @@ from mlops_suite.serving.sample_requests import (
     v2_answers,
     v2_body,
 )
+from mlops_suite.serving.server_process import ChildServer, server_group
 from mlops_suite.serving.smoke import same_prediction
 from mlops_suite.serving.unpickle_rule import refused_global
 
@@ -317,7 +317,7 @@ def _in_process(
 
 
 def _served_checks(
-    folder: Path,
+    server: ChildServer,
     model_name: str,
     features: _Features,
     frame: pd.DataFrame,
@@ -325,56 +325,36 @@ def _served_checks(
     timeout_s: float,
     answers: _Answers,
 ) -> list[dict[str, Any]]:
-    """Start the server, send V1 and V2 requests, compare with ``expected``."""
+    """Wait for the server, send V1 and V2 requests, compare with ``expected``."""
     v1_url_path = f"/v1/models/{model_name}:predict"
     v2_url_path = f"/v2/models/{model_name}/infer"
-    checks: list[dict[str, Any]] = []
-    started = time.monotonic()
     server_start = f"server_start{answers.suffix}"
     try:
-        # The server answers with what the in-process reference computed.
-        with start_server_in_subprocess(
-            folder,
-            model_name,
-            startup_timeout_s=timeout_s,
-            env={PREDICT_PROBA_ENV: answers.switch},
-        ) as base_url:
-            checks.append(
-                _check(
-                    server_start,
-                    True,
-                    f"The server was ready in {time.monotonic() - started:.1f} s.",
-                )
-            )
-
-            def send_v1(rows: pd.DataFrame) -> list[Any]:
-                body = {"instances": v1_instances(rows)}
-                answer = post_json(base_url + v1_url_path, body, timeout_s)
-                return v1_answers(answer)
-
-            def send_v2(rows: pd.DataFrame) -> list[Any]:
-                body = v2_body(rows, features.kinds)
-                answer = post_json(base_url + v2_url_path, body, timeout_s)
-                return v2_answers(answer)
-
-            for label, send, row_by_row in (
-                ("V1 batch", send_v1, False),
-                ("V2 batch", send_v2, False),
-                ("V1 row by row", send_v1, True),
-                ("V2 row by row", send_v2, True),
-            ):
-                checks.append(
-                    _run_protocol(
-                        label + answers.suffix,
-                        send,
-                        frame,
-                        expected,
-                        row_by_row,
-                        answers,
-                    )
-                )
+        url = server.base_url()
     except ServingError as exc:
-        checks.append(_check(server_start, False, str(exc)))
+        return [_check(server_start, False, str(exc))]
+    took = time.monotonic() - server.started_at
+    checks = [_check(server_start, True, f"The server was ready in {took:.1f} s.")]
+
+    def send_v1(rows: pd.DataFrame) -> list[Any]:
+        body = {"instances": v1_instances(rows)}
+        return v1_answers(post_json(url + v1_url_path, body, timeout_s))
+
+    def send_v2(rows: pd.DataFrame) -> list[Any]:
+        body = v2_body(rows, features.kinds)
+        return v2_answers(post_json(url + v2_url_path, body, timeout_s))
+
+    for label, send, row_by_row in (
+        ("V1 batch", send_v1, False),
+        ("V2 batch", send_v2, False),
+        ("V1 row by row", send_v1, True),
+        ("V2 row by row", send_v2, True),
+    ):
+        checks.append(
+            _run_protocol(
+                label + answers.suffix, send, frame, expected, row_by_row, answers
+            )
+        )
     return checks
 
 
@@ -436,36 +416,43 @@ def infra_validate(
     checks.append(rule)
     if not rule["passed"]:
         return _verdict(checks, "")
-    try:
-        model = load_model_file(model_file)
-    except MlopsError as exc:
-        checks.append(_check("load_in_process", False, str(exc)))
-        return _verdict(checks, "")
-    checks.append(
-        _check("load_in_process", True, f"{model_file.name} loads in-process.")
-    )
-
     frame = _sample_frame(sample_df, features, max_rows)
-    asked = [_PREDICTIONS]
-    if hasattr(model, "predict_proba"):
-        # A classifier: KServe serves its probabilities when PREDICT_PROBA=true.
-        asked.append(_PROBABILITIES)
-    references = []
-    for answers in asked:
-        check, expected = _in_process(model, model_file.name, frame, answers)
-        checks.append(check)
-        if expected is None:
+    # Each server is a fresh interpreter that imports kserve and scikit-learn for a
+    # few seconds: it is launched now and loads while this process loads the model
+    # and computes the reference answers; a check that fails first stops it unused.
+    with server_group(
+        folder, model_name, startup_timeout_s=float(timeout_s)
+    ) as servers:
+        predicting = servers.start({PREDICT_PROBA_ENV: _PREDICTIONS.switch})
+        try:
+            model = load_model_file(model_file)
+        except MlopsError as exc:
+            checks.append(_check("load_in_process", False, str(exc)))
             return _verdict(checks, "")
-        references.append((answers, expected))
-
-    for answers, expected in references:
-        checks.extend(
-            _served_checks(
-                folder, model_name, features, frame, expected, float(timeout_s), answers
-            )
+        checks.append(
+            _check("load_in_process", True, f"{model_file.name} loads in-process.")
         )
-        if not all(check["passed"] for check in checks):
-            break  # the verdict names the first failure; spare the next server
+        asked = [(_PREDICTIONS, predicting)]
+        if hasattr(model, "predict_proba"):
+            # A classifier: KServe serves its probabilities when PREDICT_PROBA=true.
+            switch = {PREDICT_PROBA_ENV: _PROBABILITIES.switch}
+            asked.append((_PROBABILITIES, servers.start(switch)))
+        references = []
+        for answers, server in asked:
+            check, expected = _in_process(model, model_file.name, frame, answers)
+            checks.append(check)
+            if expected is None:
+                return _verdict(checks, "")
+            references.append((answers, expected, server))
+        # The servers answer with what the in-process references computed.
+        for answers, expected, server in references:
+            checks.extend(
+                _served_checks(
+                    server, model_name, features, frame, expected, timeout_s, answers
+                )
+            )
+            if not all(check["passed"] for check in checks):
+                break  # the verdict names the first failure; the rest are stopped
     probabilities = (
         ", and its class probabilities (PREDICT_PROBA=true) within 1e-9"
         if len(references) > 1

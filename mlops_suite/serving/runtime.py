@@ -36,25 +36,18 @@ What the stock decoding hands the model matters to anyone who trains for it:
 Servers bind ``127.0.0.1`` unless told otherwise: kserve's REST server hard-codes
 ``0.0.0.0``, so :func:`serve` overrides the address before uvicorn binds. The gRPC
 server is not started (the suite speaks REST only and a fixed gRPC port would clash
-between local servers).
+between local servers). :mod:`mlops_suite.serving.server_process` runs servers in
+child processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
-import re
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import kserve
@@ -64,19 +57,7 @@ from kserve.utils.utils import get_predict_input, get_predict_response
 from mlops_suite.errors import ERROR_MARKER, MlopsError, ServingError
 from mlops_suite.model_folder import load_model
 from mlops_suite.serving.probabilities import PREDICT_PROBA_ENV, PREDICT_PROBA_ON
-
-DEFAULT_HOST = "127.0.0.1"
-
-# The child puts this package's folder on sys.path only long enough to import this
-# module: the project's other folders (tests, scripts) stay unimportable there.
-_CHILD_BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-    "import mlops_suite.serving.runtime as runtime; del sys.path[0]; "
-    "sys.exit(runtime._main())"
-)
-_EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exit)\b")
-# Local servers are reached directly, whatever HTTP proxy the environment sets.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from mlops_suite.serving.server_process import DEFAULT_HOST
 
 
 class SklearnRuntimeModel(kserve.Model):
@@ -189,6 +170,10 @@ def serve(
     """
     model = SklearnRuntimeModel(model_name, model_dir)
     model.load()
+    # What is loaded now (kserve, scikit-learn, the model) lives as long as the
+    # server: frozen, the collector stops walking it at every full collection and at
+    # exit, where that walk took about a second with these libraries loaded.
+    gc.freeze()
     if predict_proba is not None:
         os.environ[PREDICT_PROBA_ENV] = PREDICT_PROBA_ON if predict_proba else "false"
     server = _BoundModelServer(
@@ -199,193 +184,6 @@ def serve(
         grace_period=grace_period_s,
     )
     server.start([model])
-
-
-def free_port(host: str = DEFAULT_HOST) -> int:
-    """Return a TCP port that was free on ``host`` a moment ago.
-
-    Args:
-        host: The address to probe.
-
-    Returns:
-        The port number.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-def _last_error_line(log_path: Path) -> str:
-    """Return the child's own failure sentence, else the last line it logged."""
-    try:
-        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return "no output"
-    marked = [line for line in lines if line.startswith(ERROR_MARKER)]
-    if marked:
-        return marked[-1][len(ERROR_MARKER) :].strip()
-    # Otherwise the last logged ERROR (uvicorn's bind failure is followed by INFO
-    # shutdown lines) or the last line of a traceback.
-    for line in reversed(lines):
-        if " ERROR" in line:
-            return line.split(" ERROR", 1)[1].lstrip(": ").strip()[:500]
-        if _EXCEPTION_LINE.match(line):
-            return line.strip()[:500]
-    meaningful = [line.strip() for line in lines if line.strip()]
-    return meaningful[-1][:500] if meaningful else "no output"
-
-
-def _get_ok(url: str, timeout_s: float) -> bool:
-    """True when ``url`` answers 200 within the timeout."""
-    try:
-        with _DIRECT.open(url, timeout=timeout_s) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
-    """The environment of a child server: ours, unbuffered, plus ``extra``."""
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra or {})
-    return env
-
-
-def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
-    """Stop a child server: SIGTERM, then SIGKILL if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _launch(
-    model_dir: Path,
-    model_name: str,
-    port: int,
-    workdir: Path,
-    log_path: Path,
-    env: Mapping[str, str] | None,
-) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        # -P: no current directory on sys.path, so a module only the parent could
-        # import (its sys.path, its working directory) fails here as in the cluster.
-        "-P",
-        "-c",
-        _CHILD_BOOTSTRAP,
-        str(Path(__file__).resolve().parents[2]),
-        "--model-dir",
-        str(model_dir),
-        "--model-name",
-        model_name,
-        "--http-port",
-        str(port),
-        "--host",
-        DEFAULT_HOST,
-        "--parent-pid",
-        str(os.getpid()),
-    ]
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            env=_child_env(env),
-        )
-
-
-def _wait_ready(
-    process: subprocess.Popen[bytes],
-    base_url: str,
-    model_name: str,
-    log_path: Path,
-    timeout_s: float,
-) -> None:
-    """Poll the health endpoints until the model is ready or the child fails."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        code = process.poll()
-        if code is not None:
-            raise ServingError(
-                f"The model server for {model_name} exited with code {code} before it "
-                f"was ready; its last error line: {_last_error_line(log_path)}"
-            )
-        if _get_ok(f"{base_url}/v2/health/ready", 1.0) and _get_ok(
-            f"{base_url}/v1/models/{model_name}", 1.0
-        ):
-            return
-        if time.monotonic() > deadline:
-            raise ServingError(
-                f"The model server for {model_name} was not ready after "
-                f"{timeout_s:g} s; its last log line: {_last_error_line(log_path)}"
-            )
-        time.sleep(0.2)
-
-
-@contextmanager
-def start_server_in_subprocess(
-    model_dir: str | os.PathLike[str],
-    model_name: str,
-    port: int | None = None,
-    *,
-    startup_timeout_s: float = 60.0,
-    env: Mapping[str, str] | None = None,
-) -> Iterator[str]:
-    """Run :func:`serve` in a child Python process on 127.0.0.1 for a ``with`` block.
-
-    The child is a fresh interpreter started without the current directory on its
-    path, so it imports only installed packages and this one: a pickle that needs a
-    class defined elsewhere fails to load as it would in the cluster. It stops when
-    the block ends, and by itself if this process dies.
-
-    Args:
-        model_dir: The model folder to serve.
-        model_name: The name to serve under.
-        port: The port; a free one is picked when None.
-        startup_timeout_s: How long to wait for ``/v2/health/ready`` and
-            ``/v1/models/<model_name>`` to answer 200.
-        env: Extra environment variables for the child (e.g. ``PREDICT_PROBA``).
-
-    Yields:
-        The base URL, e.g. ``http://127.0.0.1:40123``.
-
-    Raises:
-        ServingError: The server exited or was not ready in time; the message ends
-            with the server's last error line.
-    """
-    folder = Path(model_dir).resolve()
-    # A port picked here may be taken before the child binds it; retry a few times.
-    attempts = 1 if port is not None else 3
-    with tempfile.TemporaryDirectory(prefix="mlops-serve-") as scratch:
-        workdir = Path(scratch)
-        for attempt in range(attempts):
-            chosen = port if port is not None else free_port()
-            log_path = workdir / f"server-{attempt}.log"
-            base_url = f"http://{DEFAULT_HOST}:{chosen}"
-            process = _launch(folder, model_name, chosen, workdir, log_path, env)
-            try:
-                _wait_ready(process, base_url, model_name, log_path, startup_timeout_s)
-            except ServingError:
-                _stop(process, grace_s=5.0)
-                log = log_path.read_text(encoding="utf-8", errors="replace")
-                if "address already in use" in log and attempt + 1 < attempts:
-                    continue
-                raise
-            except BaseException:
-                _stop(process, grace_s=5.0)
-                raise
-            try:
-                yield base_url
-            finally:
-                _stop(process, grace_s=15.0)
-            return
 
 
 def _exit_when_parent_dies(parent_pid: int) -> None:
@@ -401,7 +199,7 @@ def _exit_when_parent_dies(parent_pid: int) -> None:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """Entry point of the child server started by :func:`start_server_in_subprocess`."""
+    """Entry point of a child server (:mod:`mlops_suite.serving.server_process`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--model-name", required=True)

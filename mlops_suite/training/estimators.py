@@ -25,8 +25,9 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from mlops_suite.artifacts import CLASSIFICATION, REGRESSION, TASKS
+from mlops_suite.artifacts import CLASSIFICATION, REGRESSION
 from mlops_suite.errors import TrainingError
+from mlops_suite.tasks import check_task
 
 # Set from the pipeline's seed, never by the user: a run is reproducible from its seed.
 _SEEDED_PARAM = "random_state"
@@ -100,19 +101,6 @@ DEFAULT_ESTIMATORS: dict[str, str] = {
     CLASSIFICATION: "logistic_regression",
     REGRESSION: "ridge",
 }
-
-
-def check_task(task: str) -> str:
-    """Returns ``task`` when it is a known task.
-
-    Raises:
-        TrainingError: ``task`` is not ``classification`` or ``regression``.
-    """
-    if task not in TASKS:
-        raise TrainingError(
-            f"Task {task!r} is unknown; expected one of {', '.join(TASKS)}."
-        )
-    return task
 
 
 def estimator_names(task: str) -> list[str]:

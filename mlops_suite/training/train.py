@@ -47,8 +47,8 @@ from mlops_suite.data.kinds import (
     is_missing_value,
 )
 from mlops_suite.errors import DataError, SchemaError, TrainingError
+from mlops_suite.tasks import check_task
 from mlops_suite.training.estimators import (
-    check_task,
     default_estimator,
     make_estimator,
     resolve_hyperparameters,

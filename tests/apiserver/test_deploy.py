@@ -37,7 +37,7 @@ from mlops_suite.serving.deploy import deploy
 from mlops_suite.serving.inference_service import build_inference_service
 from mlops_suite.serving.kube import FIELD_MANAGER, load_kube_api
 from mlops_suite.serving.rollout import DeploymentRolledBack
-from mlops_suite.serving.runtime import start_server_in_subprocess
+from mlops_suite.serving.server_process import start_server_in_subprocess
 from mlops_suite.serving.smoke import v1_smoke_request
 from mlops_suite.training.train import to_v1_instances, train_model
 

@@ -38,7 +38,7 @@ from mlops_suite.data.statistics import compute_statistics
 from mlops_suite.evaluation.metrics import evaluate
 from mlops_suite.model_folder import load_model, save_model
 from mlops_suite.registry import ModelRegistry
-from mlops_suite.serving.runtime import start_server_in_subprocess
+from mlops_suite.serving.server_process import start_server_in_subprocess
 from mlops_suite.training.train import train_model
 
 pytestmark = pytest.mark.slow

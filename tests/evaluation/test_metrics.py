@@ -15,15 +15,9 @@ from mlops_suite.evaluation.metrics import (
     MAX_ROC_POINTS,
     Evaluation,
     evaluate,
-    primary_metric,
 )
 from mlops_suite.model_folder import load_model, save_model
 from mlops_suite.training.train import TrainedModel, train_model
-
-
-def test_primary_metrics() -> None:
-    assert primary_metric("classification") == ("roc_auc", True)
-    assert primary_metric("regression") == ("rmse", False)
 
 
 def _tiny_binary() -> TrainedModel:

@@ -27,8 +27,8 @@ from mlops_suite.monitoring.sink.output import read_logged
 from mlops_suite.monitoring.sink.server import running_sink
 from mlops_suite.registry import ModelRegistry
 from mlops_suite.serving.probabilities import PREDICT_PROBA_ENV
-from mlops_suite.serving.runtime import start_server_in_subprocess
 from mlops_suite.serving.sample_requests import post_json, v2_body
+from mlops_suite.serving.server_process import start_server_in_subprocess
 from mlops_suite.training.train import to_v1_instances, train_model
 
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -39,7 +39,7 @@ def test_flags_the_drifted_features_and_writes_both_reports(
     assert result.moved and result.decay is None and result.decay_json is None
     written = json.loads(result.drift_json.read_text())
     assert sorted(written["drifted_features"]) == sorted(drifted)
-    assert "<img" in result.drift_html.read_text()
+    assert "<svg" in result.drift_html.read_text()
     lines = result.summary().splitlines()
     assert len(lines) == 7 + 1
     assert sum(line.lstrip().startswith("DRIFT ") for line in lines) == len(drifted)

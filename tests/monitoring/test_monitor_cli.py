@@ -58,7 +58,7 @@ def test_flags_exactly_the_shifted_feature_and_fails_when_asked(
     assert report["drifted_features"] == ["age"]
     assert set(report["features"]) == {"age", "income", "plan"}
     assert all("score" in entry for entry in report["features"].values())
-    assert "<img" in (tmp_path / "report" / "drift.html").read_text()
+    assert "<svg" in (tmp_path / "report" / "drift.html").read_text()
     assert "Drift in 1 of 3 features: age." in capsys.readouterr().out
 
 

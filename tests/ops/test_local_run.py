@@ -19,7 +19,14 @@ import pytest
 from stand_in_pipeline import StandIn, finished, skipped, started
 
 from mlops_suite.errors import ERROR_MARKER
+from mlops_suite.ops.fork_server import FRESH_STEPS_ENV
 from mlops_suite.ops.local_run import LocalRun, PipelineRunError, run_locally
+
+
+@pytest.fixture(autouse=True)
+def _no_fork_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The stand-ins start no steps: a fork server would import for nothing.
+    monkeypatch.setenv(FRESH_STEPS_ENV, "1")
 
 
 def run(pipeline: Any, root: Path, **arguments: Any) -> tuple[LocalRun, list[str]]:

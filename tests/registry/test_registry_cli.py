@@ -249,11 +249,14 @@ def test_a_manual_run_summary_says_the_version_waits_for_a_person(
 ) -> None:
     """The summary the local runner prints from the pipeline's outputs (v2 pending)."""
     from mlops_suite.ops import local_run
+    from mlops_suite.ops.fork_server import FRESH_STEPS_ENV
 
     outputs = {"reason": "Approved: roc_auc 0.99.", "version": 2, "new_version": True}
     outputs["approved" if pipeline == "training" else "retrain"] = True
     fake = local_run.LocalRun(outputs=outputs, log_path=tmp_path / "run.log")
     monkeypatch.setattr(local_run, "run_locally", lambda *args, **kwargs: fake)
+    # No step runs: a fork server would import for nothing.
+    monkeypatch.setenv(FRESH_STEPS_ENV, "1")
     flags = ["--data", "d.csv", "--label", "y", "--model-name", NAME]
     flags += ["--registry", str(registry_dir), "--approval", "manual"]
     flags += ["--pipeline-root", str(tmp_path / "root")]

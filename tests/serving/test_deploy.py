@@ -24,7 +24,7 @@ from mlops_suite.serving.deploy import deploy
 from mlops_suite.serving.inference_service import build_inference_service
 from mlops_suite.serving.kube import DEPLOY_ROLE, load_kube_api
 from mlops_suite.serving.rollout import DeploymentRolledBack
-from mlops_suite.serving.runtime import free_port
+from mlops_suite.serving.server_process import free_port
 
 NAMESPACE = "serving"
 NAME = "penguins"

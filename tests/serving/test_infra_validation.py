@@ -19,7 +19,7 @@ from mlops_suite.artifacts import MODEL_FILE
 from mlops_suite.errors import DataError
 from mlops_suite.model_folder import save_model
 from mlops_suite.serving.infra_validation import InfraValidationResult, infra_validate
-from mlops_suite.serving.runtime import free_port
+from mlops_suite.serving.server_process import free_port
 from mlops_suite.training.train import train_model
 
 MODEL_NAME = "penguins"
@@ -258,7 +258,7 @@ def test_model_referring_to_project_code_is_not_blessed(
     result = infra_validate(folder, sample_rows, model_name=MODEL_NAME)
 
     assert not result.blessed
-    assert "names mlops_suite.serving.runtime.free_port" in result.reason
+    assert "names mlops_suite.serving.server_process.free_port" in result.reason
     assert str(folder / MODEL_FILE) in result.reason
 
 

@@ -19,7 +19,7 @@ import requests
 from mlops_suite.cli import main
 from mlops_suite.model_folder import save_model
 from mlops_suite.registry import ModelRegistry
-from mlops_suite.serving.runtime import free_port
+from mlops_suite.serving.server_process import free_port
 from mlops_suite.training.train import to_v1_instances, train_model
 
 

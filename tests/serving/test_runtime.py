@@ -20,7 +20,8 @@ from mlops_suite.artifacts import METADATA_FILE, MODEL_FILE
 from mlops_suite.errors import ModelFolderError, ModelIntegrityError, ServingError
 from mlops_suite.model_folder import file_sha256
 from mlops_suite.serving.probabilities import PREDICT_PROBA_ENV
-from mlops_suite.serving.runtime import SklearnRuntimeModel, start_server_in_subprocess
+from mlops_suite.serving.runtime import SklearnRuntimeModel
+from mlops_suite.serving.server_process import start_server_in_subprocess
 
 MODEL_NAME = "penguins"
 # V1 rows reach the pipeline as a bare array, so scikit-learn warns that the feature

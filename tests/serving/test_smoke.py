@@ -25,7 +25,7 @@ from mlops_suite.errors import DeploymentError
 from mlops_suite.serving.deploy import deploy
 from mlops_suite.serving.inference_service import build_inference_service
 from mlops_suite.serving.rollout import DeploymentRolledBack
-from mlops_suite.serving.runtime import free_port
+from mlops_suite.serving.server_process import free_port
 from mlops_suite.serving.smoke import same_prediction, v1_smoke_request
 
 

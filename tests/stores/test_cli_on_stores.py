@@ -31,7 +31,7 @@ from mlops_suite.data.statistics import compute_statistics
 from mlops_suite.monitoring.sink.server import running_sink
 from mlops_suite.registry import ModelRegistry
 from mlops_suite.serving.manifests import MODEL_SHA256_ANNOTATION
-from mlops_suite.serving.runtime import free_port
+from mlops_suite.serving.server_process import free_port
 from mlops_suite.training.train import to_v1_instances
 
 pytestmark = pytest.mark.stores

@@ -6,9 +6,9 @@ chunk (the estimate with its band of three sampling errors, the realized value w
 labels were joined, the threshold), then each feature's drift score per chunk
 against its threshold, features that drifted somewhere first. Chunks whose
 performance alerted are shaded red in every figure, and circled where they alerted;
-drifted chunks are circled on their feature's line. Figures are drawn as
-:mod:`.report` draws them (Agg canvas, base64 PNG), so the page needs nothing
-beside it.
+drifted chunks are circled on their feature's line. Figures are drawn on
+matplotlib's Agg canvas and embedded as base64 PNG
+(:func:`mlops_suite.figures.img_tag`), so the page needs nothing beside it.
 """
 
 from __future__ import annotations

@@ -1,25 +1,26 @@
-"""Start a local run's steps from a process that imported the heavy libraries once.
+"""Start a local run's steps from processes that imported the heavy libraries once.
 
 Every step of a local run is a process of its own, as on a cluster, and most of a
 step's start is imports: pandas, pyarrow, scikit-learn (with SciPy) and matplotlib
 take one to four seconds a step, often longer than the step's work on small data.
-:func:`forked_steps` starts one *fork server* per run that imports them (and the
-suite's modules the steps use) once, then forks a process for every step: each step
+:func:`forked_steps` starts *fork servers* for the run that import them (and the
+suite's modules the steps use) once, then fork a process for every step: each step
 still has its own process, memory, working directory, environment, streams and exit
-status, but finds those modules already in memory.
+status, but finds those modules already in memory. The imports come in phases (see
+:data:`PRELOAD`), one server listening after each, so the first steps need not wait
+for scikit-learn; a step goes to the server that has imported the most so far.
 
-The fork server takes a step only when the step's environment is the one the server
+A server takes a step only when the step's environment is the one the servers
 started with (kfp.local adds ``_KFP_RUNTIME``, the shell its bookkeeping variables):
 a library reads some variables when it is imported, and a step given others would
-otherwise see the values of the server's start. What the imports themselves set
-(scikit-learn's ``KMP_*`` variables) is set in the step's environment too. Any
-other step, and every step while the server imports or when it failed to start,
-runs in a fresh interpreter as before (:mod:`mlops_suite.ops.step_launcher`).
-Linux only: on macOS, forking after these libraries load is not safe.
-``MLOPS_FRESH_STEP_PROCESSES=1`` turns it off.
+otherwise see the values of the servers' start. What the imports themselves set
+(scikit-learn's ``KMP_*`` variables) is set in the step's environment too. Any other
+step, and every step when no server came to listen, runs in a fresh interpreter as
+before (:mod:`mlops_suite.ops.step_launcher`). Linux only: on macOS, forking after
+these libraries load is not safe. ``MLOPS_FRESH_STEP_PROCESSES=1`` turns it off.
 
 kfp, the executor and the component's own code are imported by each step itself,
-as without the server; so are model servers (infra validation starts fresh
+as without the servers; so are model servers (infra validation starts fresh
 interpreters, whose imports must be a cluster's).
 """
 

@@ -1,14 +1,14 @@
-"""Stand in for ``python3`` in a local run's step commands: ask the fork server.
+"""Stand in for ``python3`` in a local run's step commands: ask a fork server.
 
 kfp.local starts every step as ``sh -c '... python3 -m kfp.dsl.executor_main ...'``.
 During ``mlops run`` that ``python3`` is this script (through the wrapper written by
 :func:`mlops_suite.ops.fork_server.forked_steps`): it hands its arguments,
-environment, working directory and standard streams to the fork server, which forks
-a process for the step; it then waits for that process and exits as it did. While
-the server is still importing, the step waits for it. When the server cannot take
-the step (it stopped, or was not ready in time, or the step's environment differs)
-the launcher becomes the plain interpreter instead (``exec``), so the step runs
-exactly as it would have without it.
+environment, working directory and standard streams to the fork server that has
+imported the most so far, which forks a process for the step; it then waits for that
+process and exits as it did. Until the first server listens, the step waits for it.
+When no server takes the step (they stopped, or none listened in time, or the step's
+environment differs) the launcher becomes the plain interpreter instead (``exec``),
+so the step runs exactly as it would have without them.
 
 Runs with ``python -SI``: the standard library only, started in about 50 ms.
 """
@@ -37,7 +37,8 @@ def _fresh_interpreter(arguments: list[str]) -> None:
 def _importing(prefix: str) -> bool:
     """Whether the first fork server is alive (so, until it listens, importing)."""
     try:
-        pid = int(open(prefix + PID_SUFFIX).read())
+        with open(prefix + PID_SUFFIX) as written:
+            pid = int(written.read())
         with open(f"/proc/{pid}/stat") as stat:
             state = stat.read().rsplit(")", 1)[1].split()[0]
     except (OSError, ValueError, IndexError):

@@ -280,6 +280,22 @@ def test_distances_of_known_distributions():
     assert distribution_distance("linf", [5, 5], [7, 3]) == pytest.approx(0.2)
     assert distribution_distance("jensenshannon", [1, 0], [0, 1]) == pytest.approx(1)
     assert distribution_distance("jensenshannon", [2, 2], [1, 1]) == 0.0
+
+
+def test_the_jensen_shannon_distance_is_scipys() -> None:
+    from scipy.spatial.distance import jensenshannon
+
+    rng = np.random.default_rng(0)
+    for size in (2, 12, 40):
+        for _ in range(50):
+            p = rng.integers(0, 1_000, size) * (rng.random(size) < 0.8)
+            q = rng.integers(0, 1_000, size) * (rng.random(size) < 0.8)
+            if p.sum() == 0 or q.sum() == 0:
+                continue
+            expected = jensenshannon(p / p.sum(), q / q.sum(), base=2)
+            assert distribution_distance("jensenshannon", p, q) == pytest.approx(
+                expected, rel=1e-9, abs=1e-12
+            )
     assert distribution_distance("psi", [1, 1], [1, 1]) == 0.0
     assert distribution_distance("psi", [0.5, 0.5], [0.7, 0.3]) == pytest.approx(
         0.2 * np.log(1.4) - 0.2 * np.log(0.6)

@@ -170,7 +170,20 @@ def test_the_crd_check_catches_a_misspelled_field() -> None:
         crd.check_inference_service(isvc)
 
 
-def test_matches_the_kind_overlay_rendered_for_the_same_version(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("option", "logging"),
+    [
+        ({}, {"logger_url": "http://kfp-mlops-log-sink/"}),
+        (
+            {"log_storage": "s3://mlpipeline/kserve-logs"},
+            {"log_storage": "s3://mlpipeline/kserve-logs"},
+        ),
+    ],
+    ids=["sink", "log-storage"],
+)
+def test_matches_the_kind_overlay_rendered_for_the_same_version(
+    tmp_path: Path, option: dict[str, str], logging: dict[str, str]
+) -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed, so the overlay cannot be rendered")
@@ -182,6 +195,7 @@ def test_matches_the_kind_overlay_rendered_for_the_same_version(tmp_path: Path) 
         storage_uri="s3://mlpipeline/registry",
         overlay="kind",
         output_dir=tmp_path / "overlay",
+        **option,
     )
     rendered = subprocess.run(
         [kubectl, "kustomize", str(out)],
@@ -199,8 +213,8 @@ def test_matches_the_kind_overlay_rendered_for_the_same_version(tmp_path: Path) 
         namespace="kubeflow",
         service_account="kfp-mlops-model-storage",
         resources={"cpu": "250m", "memory": "512Mi"},
-        logger_url="http://kfp-mlops-log-sink/",
         model_sha256=STAND_IN_SHA,
+        **logging,
     )
     assert ours == overlay_isvc
 
@@ -243,44 +257,6 @@ def test_rejects_what_cannot_be_served_with_one_sentence(
     with pytest.raises(DeploymentError, match=named) as raised:
         build(**overrides)
     assert "\n" not in str(raised.value)
-
-
-def test_log_storage_matches_the_kind_overlay_mlops_manifest_renders(
-    tmp_path: Path,
-) -> None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed, so the overlay cannot be rendered")
-    stand_in_registry(tmp_path / "registry", champion=3)
-    out = write_overlay(
-        registry_uri=str(tmp_path / "registry"),
-        model_name="penguins",
-        version=3,
-        storage_uri="s3://mlpipeline/registry",
-        overlay="kind",
-        output_dir=tmp_path / "overlay",
-        log_storage="s3://mlpipeline/kserve-logs",
-    )
-    rendered = subprocess.run(
-        [kubectl, "kustomize", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    (overlay_isvc,) = [
-        doc
-        for doc in yaml.safe_load_all(rendered)
-        if doc and doc["kind"] == "InferenceService"
-    ]
-    ours = build(
-        namespace="kubeflow",
-        service_account="kfp-mlops-model-storage",
-        resources={"cpu": "250m", "memory": "512Mi"},
-        log_storage="s3://mlpipeline/kserve-logs",
-        model_sha256=STAND_IN_SHA,
-    )
-    assert ours == overlay_isvc
 
 
 @pytest.mark.parametrize("name", ["Penguins_Model", "penguins-" + "x" * 51])

@@ -23,6 +23,19 @@ def registry(tmp_path: Path) -> Path:
     return stand_in_registry(tmp_path / "registry")
 
 
+def _manifest(
+    registry: Path, out: Path, storage: str, *extra: str, overlay: str = "kind"
+) -> int:
+    """``mlops manifest`` for penguins, rendered into ``out``."""
+    return main(
+        [
+            *["manifest", "--registry", str(registry), "--model-name", "penguins"],
+            *["--storage-uri", storage, "--overlay", overlay, "--output", str(out)],
+            *extra,
+        ]
+    )
+
+
 def _one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     (found,) = [o for o in objects if o["kind"] == kind]
     return found
@@ -34,21 +47,7 @@ def test_the_champion_and_its_sink_are_pinned_to_one_version(
 ) -> None:
     scheme = "s3://mlpipeline" if overlay == "kind" else "gs://team-bucket"
     out = tmp_path / "deploy"
-    code = main(
-        [
-            "manifest",
-            "--registry",
-            str(registry),
-            "--model-name",
-            "penguins",
-            "--storage-uri",
-            f"{scheme}/registry",
-            "--overlay",
-            overlay,
-            "--output",
-            str(out),
-        ]
-    )
+    code = _manifest(registry, out, f"{scheme}/registry", overlay=overlay)
     assert code == 0
     objects = render(out)
     isvc = _one(objects, "InferenceService")
@@ -66,22 +65,8 @@ def test_the_champion_and_its_sink_are_pinned_to_one_version(
 def test_a_missing_version_is_one_sentence(
     registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        [
-            "manifest",
-            "--registry",
-            str(registry),
-            "--model-name",
-            "penguins",
-            "--version",
-            "7",
-            "--storage-uri",
-            "s3://mlpipeline/registry",
-            "--overlay",
-            "kind",
-            "--output",
-            str(tmp_path / "deploy"),
-        ]
+    code = _manifest(
+        registry, tmp_path / "deploy", "s3://mlpipeline/registry", "--version", "7"
     )
     assert code == 1
     err = capsys.readouterr().err.strip()
@@ -96,22 +81,7 @@ def test_predict_proba_serves_class_probabilities(
     recorded = json.loads(metadata.read_text())
     metadata.write_text(json.dumps({**recorded, "task": "classification"}))
     out = tmp_path / "deploy"
-    code = main(
-        [
-            "manifest",
-            "--registry",
-            str(registry),
-            "--model-name",
-            "penguins",
-            "--storage-uri",
-            "s3://mlpipeline/registry",
-            "--overlay",
-            "kind",
-            "--output",
-            str(out),
-            "--predict-proba",
-        ]
-    )
+    code = _manifest(registry, out, "s3://mlpipeline/registry", "--predict-proba")
     assert code == 0
     isvc = _one(render(out), "InferenceService")
     env = isvc["spec"]["predictor"]["model"]["env"]
@@ -122,21 +92,8 @@ def test_predict_proba_serves_class_probabilities(
 def test_predict_proba_without_a_recorded_task_is_one_sentence(
     registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        [
-            "manifest",
-            "--registry",
-            str(registry),
-            "--model-name",
-            "penguins",
-            "--storage-uri",
-            "s3://mlpipeline/registry",
-            "--overlay",
-            "kind",
-            "--output",
-            str(tmp_path / "deploy"),
-            "--predict-proba",
-        ]
+    code = _manifest(
+        registry, tmp_path / "deploy", "s3://mlpipeline/registry", "--predict-proba"
     )
     assert code == 1
     err = capsys.readouterr().err.strip()
@@ -150,13 +107,7 @@ def test_a_model_file_changed_since_registration_is_refused(
 ) -> None:
     (registry / "penguins" / "v2" / "model.joblib").write_bytes(b"another model")
     out = tmp_path / "deploy"
-    code = main(
-        [
-            *["manifest", "--registry", str(registry), "--model-name", "penguins"],
-            *["--storage-uri", "s3://mlpipeline/registry", "--overlay", "kind"],
-            *["--output", str(out)],
-        ]
-    )
+    code = _manifest(registry, out, "s3://mlpipeline/registry")
     assert code == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "sha256" in err and "v2" in err
@@ -167,10 +118,12 @@ def test_log_storage_renders_kserves_own_logger_without_the_sink(
     registry: Path, tmp_path: Path, render: Render
 ) -> None:
     out = tmp_path / "deploy"
-    code = main(
-        ["manifest", "--registry", str(registry), "--model-name", "penguins"]
-        + ["--storage-uri", "s3://mlpipeline/registry", "--overlay", "kind"]
-        + ["--output", str(out), "--log-storage", "s3://mlpipeline/kserve-logs"]
+    code = _manifest(
+        registry,
+        out,
+        "s3://mlpipeline/registry",
+        "--log-storage",
+        "s3://mlpipeline/kserve-logs",
     )
     assert code == 0
     objects = render(out)
@@ -186,11 +139,11 @@ def test_log_storage_and_a_sink_output_are_refused_together(
     registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        main(
-            ["manifest", "--registry", str(registry), "--model-name", "penguins"]
-            + ["--storage-uri", "s3://mlpipeline/registry", "--overlay", "kind"]
-            + ["--output", str(tmp_path / "deploy")]
-            + ["--log-storage", "s3://logs", "--logs-uri", "s3://mlpipeline/logs"]
+        _manifest(
+            registry,
+            tmp_path / "deploy",
+            "s3://mlpipeline/registry",
+            *["--log-storage", "s3://logs", "--logs-uri", "s3://mlpipeline/logs"],
         )
     assert exited.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err

@@ -117,7 +117,6 @@ def run_training(
         MlopsError: A step stopped the run; the message is the step's sentence.
             Before any step runs: a bad model name, approval mode or notify URL.
     """
-    from mlops_suite.pipelines.training import PIPELINE_NAME
     from mlops_suite.registry import (
         ModelRegistry,
         check_approval_mode,
@@ -126,7 +125,7 @@ def run_training(
 
     validate_model_name(model_name)
     check_approval_mode(approval)
-    notice = _Notice(check_notify_url(notify_url or ""), PIPELINE_NAME, model_name)
+    notice = _Notice(check_notify_url(notify_url or ""), "training", model_name)
     registry = ModelRegistry(registry_uri)
     arguments: dict[str, Any] = {
         "data_uri": data_uri,
@@ -229,7 +228,6 @@ def run_continuous_training(
         MlopsError: A step stopped the run; the message is the step's sentence.
             Before any step runs: a bad model name, approval mode or notify URL.
     """
-    from mlops_suite.pipelines.continuous_training import PIPELINE_NAME
     from mlops_suite.registry import (
         ModelRegistry,
         check_approval_mode,
@@ -238,7 +236,9 @@ def run_continuous_training(
 
     validate_model_name(model_name)
     check_approval_mode(approval)
-    notice = _Notice(check_notify_url(notify_url or ""), PIPELINE_NAME, model_name)
+    notice = _Notice(
+        check_notify_url(notify_url or ""), "continuous_training", model_name
+    )
     arguments: dict[str, Any] = {
         "current_uri": current_uri,
         "training_data_uri": training_data_uri,
@@ -317,12 +317,23 @@ class _Notice:
 
     The message is the one the pipelines' exit step sends; the run id is the run's
     folder (kfp.local's name for the run), and a failure names the first step that
-    failed, from the step log.
+    failed, from the step log. ``pipeline`` names the module under
+    ``mlops_suite.pipelines`` whose ``PIPELINE_NAME`` the message gives, read only
+    when a message goes out: importing it loads kfp, which the steps' fork server
+    should not wait for.
     """
 
     url: str
     pipeline: str
     model_name: str
+
+    @property
+    def pipeline_name(self) -> str:
+        """The published pipeline's name, as the exit step would report it."""
+        import importlib
+
+        module = importlib.import_module(f"mlops_suite.pipelines.{self.pipeline}")
+        return str(module.PIPELINE_NAME)
 
     def run(
         self, build: Callable[[], Any], arguments: dict[str, Any], pipeline_root: Path
@@ -343,7 +354,7 @@ class _Notice:
         run = outcome.run
         reports = (*(str(path) for path in run.reports()), str(run.log_path))
         end = RunEnd(
-            pipeline=self.pipeline,
+            pipeline=self.pipeline_name,
             run_id=_run_id(run.run_dir, run.log_path),
             status=notification.SUCCEEDED,
             decision=outcome.decision,
@@ -358,7 +369,7 @@ class _Notice:
         if not self.url:
             return
         end = RunEnd(
-            pipeline=self.pipeline,
+            pipeline=self.pipeline_name,
             run_id=_run_id(error.run_dir, error.log_path),
             status=notification.FAILED,
             decision=notification.NO_DECISION,
